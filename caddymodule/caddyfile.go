@@ -1,0 +1,172 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/webhookauth"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("idv", parseCaddyfile)
+	// Before handle (and so before route, respond, reverse_proxy and
+	// file_server): the prefix is answered whatever else the site does,
+	// while rewrite, forward_auth, request_header and encode still run
+	// first. No order option or route wrapper is needed.
+	httpcaddyfile.RegisterDirectiveOrder("idv", httpcaddyfile.Before, "handle")
+}
+
+// parseCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	idv {
+//		prefix      /api                 # default /api
+//		<provider> {                      # exactly one: incode, regula, focalx, ...
+//			...                           # the provider's own options
+//		}
+//		session_ttl 24h                  # default 24h
+//		timeout     30s                  # default 30s
+//		webhook_auth header <name> <value>
+//		webhook_auth basic  <user> <password>
+//		webhook_auth oauth2 <client_id> <client_secret> [<token_ttl>]
+//		webhook_auth none
+//		cors_origins     <origin>...
+//		redirect_origins <origin>...
+//		session_quota    <requests> <window> | off   # default 10 10m
+//		storage_namespace <name>
+//	}
+//
+// Secrets should be given as {env.NAME} placeholders: they are resolved
+// when the handler starts, so they never appear in the adapted JSON.
+func parseCaddyfile(helper httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	h := new(Handler)
+	err := h.UnmarshalCaddyfile(helper.Dispenser)
+	return h, err
+}
+
+// UnmarshalCaddyfile implements caddyfile.Unmarshaler.
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "prefix":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.Prefix = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "session_ttl", "timeout":
+			name := d.Val()
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil {
+				return d.Errf("%s: %v", name, err)
+			}
+			if name == "timeout" {
+				h.Timeout = caddy.Duration(dur)
+			} else {
+				h.SessionTTL = caddy.Duration(dur)
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "webhook_auth":
+			if h.WebhookAuth != nil {
+				return d.Err("webhook_auth given twice")
+			}
+			wa, err := parseWebhookAuth(d)
+			if err != nil {
+				return err
+			}
+			h.WebhookAuth = wa
+		case "cors_origins":
+			h.CORSOrigins = append(h.CORSOrigins, d.RemainingArgs()...)
+			if len(h.CORSOrigins) == 0 {
+				return d.ArgErr()
+			}
+		case "redirect_origins":
+			h.RedirectOrigins = append(h.RedirectOrigins, d.RemainingArgs()...)
+			if len(h.RedirectOrigins) == 0 {
+				return d.ArgErr()
+			}
+		case "session_quota":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1 && args[0] == "off":
+				h.SessionQuota = &Quota{Disabled: true}
+			case len(args) == 2:
+				n, err := strconv.Atoi(args[0])
+				if err != nil || n <= 0 {
+					return d.Errf("session_quota: requests must be a positive number, got %q", args[0])
+				}
+				win, err := caddy.ParseDuration(args[1])
+				if err != nil || win <= 0 {
+					return d.Errf("session_quota: window must be a positive duration, got %q", args[1])
+				}
+				h.SessionQuota = &Quota{Requests: n, Window: caddy.Duration(win)}
+			default:
+				return d.Err("session_quota takes <requests> <window>, or off")
+			}
+		case "storage_namespace":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.StorageNamespace = d.Val()
+		default:
+			name := d.Val()
+			if h.ProviderRaw != nil {
+				return d.Errf("only one provider per idv block (found %s after another); use two idv blocks with different prefixes", name)
+			}
+			mod, err := caddyfile.UnmarshalModule(d, "idv.providers."+name)
+			if err != nil {
+				return d.Errf("unknown idv option or provider %q: %v", name, err)
+			}
+			h.ProviderRaw = caddyconfig.JSONModuleObject(mod, "name", name, nil)
+		}
+	}
+	if h.ProviderRaw == nil {
+		return d.Err("idv: a provider block (incode, regula or focalx) is required")
+	}
+	return nil
+}
+
+func parseWebhookAuth(d *caddyfile.Dispenser) (*webhookauth.Config, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.Err("webhook_auth needs a method: header, basic, oauth2 or none")
+	}
+	wa := &webhookauth.Config{Method: args[0]}
+	switch {
+	case args[0] == webhookauth.Header && len(args) == 3:
+		wa.Name, wa.Value = args[1], args[2]
+	case args[0] == webhookauth.Basic && len(args) == 3:
+		wa.Username, wa.Password = args[1], args[2]
+	case args[0] == webhookauth.OAuth2 && (len(args) == 3 || len(args) == 4):
+		wa.ClientID, wa.ClientSecret = args[1], args[2]
+		if len(args) == 4 {
+			dur, err := caddy.ParseDuration(args[3])
+			if err != nil {
+				return nil, d.Errf("webhook_auth oauth2 token_ttl: %v", err)
+			}
+			wa.TokenTTL = caddy.Duration(dur)
+		}
+	case args[0] == webhookauth.None && len(args) == 1:
+	default:
+		return nil, d.Errf("webhook_auth: expected header <name> <value>, basic <user> <password>, oauth2 <client_id> <client_secret> [<token_ttl>] or none; got %v", args)
+	}
+	return wa, nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

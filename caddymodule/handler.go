@@ -1,0 +1,260 @@
+// Package caddymodule is the idv HTTP handler: it answers the routes of one
+// identity-verification provider under a path prefix and passes every other
+// request to the next handler.
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/session"
+	"github.com/caddy-idv/caddy-idv/caddymodule/tokencache"
+	"github.com/caddy-idv/caddy-idv/caddymodule/webhookauth"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler is the idv handler (module ID http.handlers.idv).
+type Handler struct {
+	// Prefix is the path under which the handler answers its routes; every
+	// request outside it goes to the next handler. Default: "/api".
+	Prefix string `json:"prefix,omitempty"`
+
+	// Provider is the identity-verification provider, a module in the
+	// idv.providers namespace (incode, regula, focalx).
+	ProviderRaw json.RawMessage `json:"provider,omitempty" caddy:"namespace=idv.providers inline_key=name"`
+
+	// SessionTTL is how long a stored session lives. Default: 24h.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+
+	// Timeout is the longest a provider call may take. Default: 30s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+
+	// WebhookAuth authenticates the provider's webhook calls. Without it,
+	// webhook routes answer 403 (fail closed).
+	WebhookAuth *webhookauth.Config `json:"webhook_auth,omitempty"`
+
+	// CORSOrigins are the origins allowed to call the routes from another
+	// site. Without them no CORS header is ever sent.
+	CORSOrigins []string `json:"cors_origins,omitempty"`
+
+	// RedirectOrigins are the origins a redirectionUrl may point to.
+	// Default: the site's own origin.
+	RedirectOrigins []string `json:"redirect_origins,omitempty"`
+
+	// SessionQuota limits how many provider sessions one client IP may
+	// create. Default: 10 per 10 minutes.
+	SessionQuota *Quota `json:"session_quota,omitempty"`
+
+	// StorageNamespace separates the sessions of handlers sharing one
+	// storage. Default: derived from the provider name and the prefix, so
+	// instances of one site in a cluster share their sessions.
+	StorageNamespace string `json:"storage_namespace,omitempty"`
+
+	provider   provider.Provider
+	host       *provider.Host
+	exact      map[string]*provider.Route
+	subtrees   []*provider.Route
+	logger     *zap.Logger
+	store      session.Store
+	namespace  string
+	quota      *limiter
+	releases   []func()
+	cors       map[string]bool
+	redirects  map[string]bool
+	transport  *http.Transport
+	webhookTok string
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.idv",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Cookie is the name of the cookie that binds a browser to its session.
+const Cookie = "idv_session"
+
+// MaxBody is the limit on token-server request bodies.
+const MaxBody = 1 << 20
+
+// Provision sets up the handler.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.Prefix == "" {
+		h.Prefix = "/api"
+	}
+	if !strings.HasPrefix(h.Prefix, "/") {
+		return fmt.Errorf("prefix must start with /, got %q", h.Prefix)
+	}
+	h.Prefix = strings.TrimSuffix(h.Prefix, "/")
+	if h.SessionTTL == 0 {
+		h.SessionTTL = caddy.Duration(24 * time.Hour)
+	}
+	if h.Timeout == 0 {
+		h.Timeout = caddy.Duration(30 * time.Second)
+	}
+	if h.ProviderRaw == nil {
+		return fmt.Errorf("idv: a provider block (incode, regula or focalx) is required")
+	}
+	mod, err := ctx.LoadModule(h, "ProviderRaw")
+	if err != nil {
+		return fmt.Errorf("idv: %w", err)
+	}
+	p, ok := mod.(provider.Provider)
+	if !ok {
+		return fmt.Errorf("idv: module %T is not an idv provider", mod)
+	}
+	h.provider = p
+	name := string(mod.(caddy.Module).CaddyModule().ID.Name())
+
+	h.namespace = h.StorageNamespace
+	if h.namespace == "" {
+		sum := sha256.Sum256([]byte(name + "\x00" + h.Prefix))
+		h.namespace = name + "-" + hex.EncodeToString(sum[:4])
+	}
+	h.store = &session.StorageStore{Storage: ctx.Storage(), Namespace: h.namespace}
+
+	for _, o := range h.CORSOrigins {
+		h.cors = setOf(h.cors, o)
+	}
+	for _, o := range h.RedirectOrigins {
+		h.redirects = setOf(h.redirects, o)
+	}
+	if h.SessionQuota == nil {
+		h.SessionQuota = &Quota{}
+	}
+	if h.quota, err = h.SessionQuota.provision(h.namespace); err != nil {
+		return err
+	}
+	if h.WebhookAuth != nil {
+		if err := h.WebhookAuth.Provision(); err != nil {
+			return fmt.Errorf("webhook_auth: %w", err)
+		}
+		if h.WebhookAuth.Method == webhookauth.None {
+			h.logger.Warn("webhook_auth none: webhook routes accept unauthenticated calls")
+		}
+	}
+
+	// One transport per handler; the token cache is shared across reloads.
+	h.transport = &http.Transport{
+		Proxy:                 nil, // provider calls never go through an environment proxy
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: time.Duration(h.Timeout),
+		ForceAttemptHTTP2:     true,
+	}
+	cacheKey := name + "\x00" + h.namespace
+	tokens, release := tokencache.Shared(cacheKey)
+	tokens.FetchTimeout = time.Duration(h.Timeout)
+	h.releases = append(h.releases, release)
+
+	h.host = &provider.Host{
+		Logger:            h.logger.Named(name),
+		Sessions:          h.store,
+		Tokens:            tokens,
+		HTTP:              &http.Client{Transport: h.transport, CheckRedirect: noRedirects},
+		Transport:         h.transport,
+		Timeout:           time.Duration(h.Timeout),
+		SessionTTL:        time.Duration(h.SessionTTL),
+		Prefix:            h.Prefix,
+		Now:               func() time.Time { return time.Now().UTC() },
+		SessionFromCookie: h.sessionFromCookie,
+		BindSession:       h.bindSession,
+		AllowCreate:       h.allowCreate,
+		CheckRedirect:     h.checkRedirect,
+		Record:            h.record,
+	}
+	if err := p.ProvisionIDV(ctx, h.host); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+
+	h.exact = map[string]*provider.Route{}
+	routes := append(p.Routes(), h.coreRoutes()...)
+	for i := range routes {
+		rt := &routes[i]
+		if rt.Subtree {
+			h.subtrees = append(h.subtrees, rt)
+			continue
+		}
+		if _, dup := h.exact[rt.Path]; dup {
+			return fmt.Errorf("idv: route %s declared twice", rt.Path)
+		}
+		h.exact[rt.Path] = rt
+	}
+	h.logger.Info("idv handler ready", zap.String("provider", name), zap.String("prefix", h.Prefix),
+		zap.String("storage_namespace", h.namespace), zap.Int("routes", len(routes)))
+	return nil
+}
+
+// noRedirects keeps provider calls on the configured host: a redirect to
+// another host would carry the credentials there.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+func setOf(m map[string]bool, origin string) map[string]bool {
+	if m == nil {
+		m = map[string]bool{}
+	}
+	m[strings.TrimSuffix(strings.ToLower(origin), "/")] = true
+	return m
+}
+
+// Validate checks the configuration after provisioning.
+func (h *Handler) Validate() error {
+	if h.SessionTTL < 0 || h.Timeout < 0 {
+		return fmt.Errorf("idv: session_ttl and timeout must be positive")
+	}
+	if v, ok := h.provider.(caddy.Validator); ok {
+		return v.Validate()
+	}
+	return nil
+}
+
+// Cleanup releases what the handler shares with others.
+func (h *Handler) Cleanup() error {
+	for _, r := range h.releases {
+		r()
+	}
+	if c, ok := h.provider.(caddy.CleanerUpper); ok {
+		_ = c.Cleanup()
+	}
+	if h.transport != nil {
+		h.transport.CloseIdleConnections()
+	}
+	return nil
+}
+
+// ServeHTTP answers requests under the prefix and passes the rest on.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	rest, ok := strings.CutPrefix(r.URL.Path, h.Prefix)
+	if !ok || (rest != "" && rest[0] != '/') {
+		return next.ServeHTTP(w, r) // the hot path: one prefix comparison
+	}
+	h.serveAPI(w, r, rest)
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

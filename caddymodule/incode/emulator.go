@@ -1,0 +1,585 @@
+package incode
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
+)
+
+// Emulator emulates Incode's Omni API (module ID idv.sandbox.incode). It
+// checks credentials as the real API does (403 without a valid API key, 401
+// without a valid, unexpired token, 400 for a missing field), and serves a
+// hosted onboarding page where a person picks "pass" or "fail".
+type Emulator struct {
+	// APIKey, FlowID and ClientID are what the emulated account accepts.
+	APIKey   string `json:"api_key,omitempty"`
+	FlowID   string `json:"flow_id,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+	// AdminEmail and AdminPassword are the executive login (optional).
+	AdminEmail    string `json:"admin_email,omitempty"`
+	AdminPassword string `json:"admin_password,omitempty"`
+	// TokenTTL is the session tokens' lifetime. Default: 90d.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+	// ExecutiveTokenTTL is the executive tokens' lifetime. Default: 24h.
+	ExecutiveTokenTTL caddy.Duration `json:"executive_token_ttl,omitempty"`
+	// PublicURL is the sandbox's address as a browser reaches it, used in
+	// onboarding URLs. Default: taken from each request's Host.
+	PublicURL string `json:"public_url,omitempty"`
+	// Webhooks delivers onboarding-status notifications.
+	Webhooks sandbox.Webhooks `json:"webhooks,omitempty"`
+
+	host *sandbox.Host
+	st   *emuState
+}
+
+type interview struct {
+	ID, Code, FlowID, ClientID, ExternalID, RedirectURL string
+	Status, ScoreStatus                                 string
+	Approved                                            bool
+}
+
+type emuState struct {
+	mu         sync.Mutex
+	interviews map[string]*interview // by id
+	codes      map[string]string     // onboarding code -> id
+}
+
+// CaddyModule returns the Caddy module information.
+func (Emulator) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "idv.sandbox.incode", New: func() caddy.Module { return new(Emulator) }}
+}
+
+// UnmarshalCaddyfile parses the sandbox's incode block. Syntax:
+//
+//	incode {
+//		api_key        <key>
+//		flow_id        <id>
+//		client_id      <id>
+//		admin_email    <email>          # optional
+//		admin_password <password>       # optional
+//		token_ttl      <duration>       # default 90d
+//		executive_token_ttl <duration>  # default 24h
+//		public_url     <url>            # default: from the request
+//		webhook_url    <url>
+//		webhook_auth   header <name> <value> | basic <user> <password> | oauth2 <id> <secret> <token_url>
+//		webhook_retry  <first> <factor> <attempts>   # default 200ms 2.5 5
+//	}
+func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	for d.NextBlock(0) {
+		if ok, err := e.Webhooks.UnmarshalOption(d); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		opt := d.Val()
+		switch opt {
+		case "token_ttl", "executive_token_ttl":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil {
+				return d.Errf("%s: %v", opt, err)
+			}
+			if opt == "token_ttl" {
+				e.TokenTTL = caddy.Duration(dur)
+			} else {
+				e.ExecutiveTokenTTL = caddy.Duration(dur)
+			}
+			continue
+		}
+		f, ok := map[string]*string{"api_key": &e.APIKey, "flow_id": &e.FlowID, "client_id": &e.ClientID,
+			"admin_email": &e.AdminEmail, "admin_password": &e.AdminPassword, "public_url": &e.PublicURL}[opt]
+		if !ok {
+			return d.Errf("idv_sandbox incode: unknown option %q", opt)
+		}
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		*f = d.Val()
+	}
+	return nil
+}
+
+// ProvisionSandbox implements sandbox.Emulator.
+func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
+	repl := caddy.NewReplacer()
+	for _, f := range []*string{&e.APIKey, &e.FlowID, &e.ClientID, &e.AdminEmail, &e.AdminPassword, &e.PublicURL, &e.Webhooks.URL, &e.Webhooks.A, &e.Webhooks.B} {
+		*f = repl.ReplaceAll(*f, "")
+	}
+	if e.APIKey == "" || e.FlowID == "" || e.ClientID == "" {
+		return errors.New("api_key, flow_id and client_id are required")
+	}
+	if e.TokenTTL == 0 {
+		e.TokenTTL = caddy.Duration(90 * 24 * time.Hour)
+	}
+	if e.ExecutiveTokenTTL == 0 {
+		e.ExecutiveTokenTTL = caddy.Duration(24 * time.Hour)
+	}
+	e.host = h
+	e.st = h.Shared("incode", func() any {
+		return &emuState{interviews: map[string]*interview{}, codes: map[string]string{}}
+	}).(*emuState)
+	return nil
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// creds classifies the credentials of a call, for checks and counters.
+type creds struct {
+	keyGiven, keyOK bool
+	tokKind         string // "", "session", "executive", "invalid", "expired"
+	interviewID     string
+}
+
+func (c creds) String() string {
+	var parts []string
+	switch {
+	case c.keyOK:
+		parts = append(parts, sandbox.CredAPIKey)
+	case c.keyGiven:
+		parts = append(parts, "invalid_api_key")
+	}
+	switch c.tokKind {
+	case "session":
+		parts = append(parts, sandbox.CredSession)
+	case "executive":
+		parts = append(parts, sandbox.CredExecutive)
+	case "":
+	default:
+		parts = append(parts, c.tokKind+"_token")
+	}
+	if len(parts) == 0 {
+		return sandbox.CredNone
+	}
+	return strings.Join(parts, "+")
+}
+
+func (e *Emulator) creds(r *http.Request) creds {
+	var c creds
+	if k := r.Header.Get("X-Api-Key"); k != "" {
+		c.keyGiven = true
+		c.keyOK = k == e.APIKey
+	}
+	if tok := r.Header.Get("X-Incode-Hardware-Id"); tok != "" {
+		claims, err := e.host.Signer.Verify(tok)
+		switch {
+		case errors.Is(err, sandbox.ErrTokenExpired):
+			c.tokKind = "expired"
+		case err != nil:
+			c.tokKind = "invalid"
+		default:
+			c.tokKind, _ = claims["typ"].(string)
+			c.interviewID, _ = claims["sub"].(string)
+		}
+	}
+	return c
+}
+
+func apiErr(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	sandbox.WriteJSON(w, status, sandbox.APIError(status, msg, r.URL.Path))
+}
+
+// route is one emulated endpoint.
+type route struct {
+	method, path string
+	prefix       bool
+	op           string
+	serve        func(w http.ResponseWriter, r *http.Request, c creds)
+}
+
+func (e *Emulator) routes() []route {
+	return []route{
+		{method: "POST", path: "/omni/start", op: "omni/start", serve: e.start},
+		{method: "POST", path: "/executive/log-in", op: "executive/log-in", serve: e.login},
+		{method: "GET", path: "/0/omni/onboarding-url", op: "0/omni/onboarding-url", serve: e.onboardingURL},
+		{method: "GET", path: "/omni/get/onboarding/status", op: "omni/get/onboarding/status", serve: e.onboardingStatus},
+		{method: "GET", path: "/omni/get/score", op: "omni/get/score", serve: e.score},
+		{method: "GET", path: "/0/omni/get/score", op: "0/omni/get/score", serve: e.score},
+		{method: "GET", path: "/omni/finish-status", op: "omni/finish-status", serve: e.finishStatus},
+		{method: "GET", path: "/0/omni/finish-status", op: "0/omni/finish-status", serve: e.finishStatus},
+		{method: "POST", path: "/omni/process/approve", op: "omni/process/approve", serve: e.approve},
+		{method: "POST", path: "/omni/authentication/verify", op: "omni/authentication/verify", serve: e.verify},
+		{method: "", path: "/0/omni/", prefix: true, op: "0/omni/*", serve: e.generic},
+		{method: "", path: "/omni/", prefix: true, op: "omni/*", serve: e.generic},
+	}
+}
+
+// ServeSandbox implements sandbox.Emulator.
+func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
+	if strings.HasPrefix(r.URL.Path, "/incode/flow/") {
+		e.hosted(w, r)
+		return true
+	}
+	for _, rt := range e.routes() {
+		if !(r.URL.Path == rt.path || rt.prefix && strings.HasPrefix(r.URL.Path, rt.path)) {
+			continue
+		}
+		c := e.creds(r)
+		op := rt.op
+		e.host.Calls.Record("incode", op, c.String())
+		e.host.Requests.Record("incode", r, c.keyGiven, c.tokKind == "executive")
+		if e.host.Faults.Apply(w, r, "incode", op) {
+			return true
+		}
+		if rt.method != "" && r.Method != rt.method {
+			apiErr(w, r, http.StatusMethodNotAllowed, "method not allowed")
+			return true
+		}
+		rt.serve(w, r, c)
+		return true
+	}
+	return false
+}
+
+func (e *Emulator) requireKey(w http.ResponseWriter, r *http.Request, c creds) bool {
+	if !c.keyOK {
+		apiErr(w, r, http.StatusForbidden, "missing or invalid x-api-key")
+		return false
+	}
+	return true
+}
+
+func (e *Emulator) requireToken(w http.ResponseWriter, r *http.Request, c creds, kinds ...string) bool {
+	for _, k := range kinds {
+		if c.tokKind == k {
+			return true
+		}
+	}
+	apiErr(w, r, http.StatusUnauthorized, "missing, invalid or expired X-Incode-Hardware-Id token")
+	return false
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
+		apiErr(w, r, http.StatusBadRequest, "malformed JSON body")
+		return false
+	}
+	return true
+}
+
+func (e *Emulator) start(w http.ResponseWriter, r *http.Request, c creds) {
+	if !e.requireKey(w, r, c) {
+		return
+	}
+	var in struct {
+		ConfigurationID    string `json:"configurationId"`
+		CountryCode        string `json:"countryCode"`
+		Language           string `json:"language"`
+		RedirectionURL     string `json:"redirectionUrl"`
+		ExternalCustomerID string `json:"externalCustomerId"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if in.ConfigurationID == "" || in.CountryCode == "" {
+		apiErr(w, r, http.StatusBadRequest, "configurationId and countryCode are required")
+		return
+	}
+	if in.ConfigurationID != e.FlowID {
+		apiErr(w, r, http.StatusBadRequest, "unknown configurationId")
+		return
+	}
+	iv := &interview{ID: randHex(12), Code: randHex(16), FlowID: in.ConfigurationID, ClientID: e.ClientID,
+		ExternalID: in.ExternalCustomerID, RedirectURL: in.RedirectionURL, Status: "UNKNOWN"}
+	e.st.mu.Lock()
+	e.st.interviews[iv.ID] = iv
+	e.st.codes[iv.Code] = iv.ID
+	e.st.mu.Unlock()
+	tok := e.host.Signer.Mint(jwt.MapClaims{"sub": iv.ID, "typ": "session"}, time.Duration(e.TokenTTL))
+	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"token": tok, "interviewId": iv.ID, "clientId": e.ClientID,
+		"interviewCode": iv.Code[:6], "flowType": "flow", "env": "sandbox", "existingSession": false})
+}
+
+func (e *Emulator) login(w http.ResponseWriter, r *http.Request, c creds) {
+	if !e.requireKey(w, r, c) {
+		return
+	}
+	var in struct{ Email, Password string }
+	if !decode(w, r, &in) {
+		return
+	}
+	if in.Email == "" || in.Password == "" {
+		apiErr(w, r, http.StatusBadRequest, "email and password are required")
+		return
+	}
+	if e.AdminEmail == "" || in.Email != e.AdminEmail || in.Password != e.AdminPassword {
+		apiErr(w, r, http.StatusUnauthorized, "wrong email or password")
+		return
+	}
+	tok := e.host.Signer.Mint(jwt.MapClaims{"sub": in.Email, "typ": "executive"}, time.Duration(e.ExecutiveTokenTTL))
+	sandbox.WriteJSON(w, http.StatusOK, map[string]string{"token": tok})
+}
+
+func (e *Emulator) interview(id string) *interview {
+	e.st.mu.Lock()
+	defer e.st.mu.Unlock()
+	return e.st.interviews[id]
+}
+
+func (e *Emulator) publicURL(r *http.Request) string {
+	if e.PublicURL != "" {
+		return strings.TrimSuffix(e.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (e *Emulator) onboardingURL(w http.ResponseWriter, r *http.Request, c creds) {
+	if !e.requireToken(w, r, c, "session") {
+		return
+	}
+	cid := r.URL.Query().Get("clientId")
+	if cid == "" {
+		apiErr(w, r, http.StatusBadRequest, "clientId is required")
+		return
+	}
+	if cid != e.ClientID {
+		apiErr(w, r, http.StatusBadRequest, "unknown clientId")
+		return
+	}
+	iv := e.interview(c.interviewID)
+	if iv == nil {
+		apiErr(w, r, http.StatusUnauthorized, "the token's interview does not exist")
+		return
+	}
+	sandbox.WriteJSON(w, http.StatusOK, map[string]string{"url": e.publicURL(r) + "/incode/flow/" + iv.Code})
+}
+
+// interviewFor resolves the interview of an executive call (?id= or
+// ?interviewId=) or a session call (the token's interview).
+func (e *Emulator) interviewFor(w http.ResponseWriter, r *http.Request, c creds, param string) *interview {
+	id := c.interviewID
+	if c.tokKind == "executive" {
+		id = r.URL.Query().Get(param)
+		if id == "" {
+			apiErr(w, r, http.StatusBadRequest, param+" is required")
+			return nil
+		}
+	}
+	iv := e.interview(id)
+	if iv == nil {
+		apiErr(w, r, http.StatusNotFound, "interview not found")
+	}
+	return iv
+}
+
+func (e *Emulator) onboardingStatus(w http.ResponseWriter, r *http.Request, c creds) {
+	if !e.requireKey(w, r, c) || !e.requireToken(w, r, c, "executive") {
+		return
+	}
+	if iv := e.interviewFor(w, r, c, "id"); iv != nil {
+		e.st.mu.Lock()
+		st := iv.Status
+		e.st.mu.Unlock()
+		sandbox.WriteJSON(w, http.StatusOK, map[string]string{"onboardingStatus": st})
+	}
+}
+
+func (e *Emulator) score(w http.ResponseWriter, r *http.Request, c creds) {
+	if strings.HasPrefix(r.URL.Path, "/0/") {
+		if c.keyGiven { // the 0 rule: a key on a /0/ call is a client bug
+			apiErr(w, r, http.StatusBadRequest, "x-api-key must not be sent to /0/ endpoints")
+			return
+		}
+		if !e.requireToken(w, r, c, "session") {
+			return
+		}
+	} else if !e.requireKey(w, r, c) || !e.requireToken(w, r, c, "executive") {
+		return
+	}
+	iv := e.interviewFor(w, r, c, "id")
+	if iv == nil {
+		return
+	}
+	e.st.mu.Lock()
+	status := iv.ScoreStatus
+	e.st.mu.Unlock()
+	if status == "" {
+		status = "UNKNOWN"
+	}
+	value := map[string]string{"OK": "95.0", "FAIL": "12.0"}[status]
+	sandbox.WriteJSON(w, http.StatusOK, map[string]any{
+		"overall":      map[string]string{"value": value, "status": status},
+		"idValidation": map[string]any{"overall": map[string]string{"value": value, "status": status}},
+	})
+}
+
+// finish marks an interview finished with a score and sends the webhooks.
+func (e *Emulator) finish(iv *interview, scoreStatus string) {
+	e.st.mu.Lock()
+	already := iv.Status == Finished
+	iv.Status = Finished
+	if scoreStatus != "" || iv.ScoreStatus == "" {
+		iv.ScoreStatus = scoreStatus
+	}
+	payload := map[string]any{"interviewId": iv.ID, "onboardingStatus": Finished, "clientId": iv.ClientID, "flowId": iv.FlowID}
+	if iv.ExternalID != "" {
+		payload["externalId"] = iv.ExternalID
+	}
+	e.st.mu.Unlock()
+	if !already {
+		e.Webhooks.Send(e.host.Logger, payload, nil)
+	}
+}
+
+func (e *Emulator) finishStatus(w http.ResponseWriter, r *http.Request, c creds) {
+	if !e.requireToken(w, r, c, "session") {
+		return
+	}
+	iv := e.interview(c.interviewID)
+	if iv == nil {
+		apiErr(w, r, http.StatusNotFound, "interview not found")
+		return
+	}
+	e.finish(iv, "")
+	sandbox.WriteJSON(w, http.StatusOK, map[string]string{"redirectionUrl": iv.RedirectURL, "action": "none"})
+}
+
+func (e *Emulator) approve(w http.ResponseWriter, r *http.Request, c creds) {
+	if !e.requireToken(w, r, c, "executive") {
+		return
+	}
+	iv := e.interviewFor(w, r, c, "interviewId")
+	if iv == nil {
+		return
+	}
+	e.st.mu.Lock()
+	defer e.st.mu.Unlock()
+	if iv.Status != Finished {
+		apiErr(w, r, http.StatusBadRequest, "the onboarding is not finished")
+		return
+	}
+	existing := iv.Approved
+	iv.Approved = true
+	sum := sha256.Sum256([]byte(iv.ID))
+	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "uuid": hex.EncodeToString(sum[:16]),
+		"token":      e.host.Signer.Mint(jwt.MapClaims{"sub": iv.ID, "typ": "customer"}, time.Duration(e.TokenTTL)),
+		"totalScore": iv.ScoreStatus, "existingCustomer": existing})
+}
+
+func (e *Emulator) verify(w http.ResponseWriter, r *http.Request, c creds) {
+	if !e.requireKey(w, r, c) || !e.requireToken(w, r, c, "executive") {
+		return
+	}
+	var in struct {
+		TransactionID  string `json:"transactionId"`
+		Token          string `json:"token"`
+		InterviewToken string `json:"interviewToken"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if in.TransactionID == "" || in.Token == "" || in.InterviewToken == "" {
+		apiErr(w, r, http.StatusBadRequest, "transactionId, token and interviewToken are required")
+		return
+	}
+	_, err := e.host.Signer.Verify(in.InterviewToken)
+	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"verified": err == nil, "transactionId": in.TransactionID})
+}
+
+// generic answers any other /0/omni/ call made with a session token: it
+// reads the whole body and reports its size and digest, so tests can check
+// that uploads stream through intact.
+func (e *Emulator) generic(w http.ResponseWriter, r *http.Request, c creds) {
+	if !strings.HasPrefix(r.URL.Path, "/0/") && !e.requireKey(w, r, c) {
+		return
+	}
+	if !e.requireToken(w, r, c, "session", "executive") {
+		return
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, r.Body)
+	if err != nil {
+		apiErr(w, r, http.StatusBadRequest, "could not read the body")
+		return
+	}
+	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "path": r.URL.EscapedPath(), "query": r.URL.RawQuery,
+		"method": r.Method, "bytes": n, "sha256": hex.EncodeToString(h.Sum(nil))})
+}
+
+var flowPage = template.Must(template.New("flow").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Incode sandbox: verification</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}
+fieldset{border:1px solid #ccc;border-radius:.5rem;padding:1rem}label{display:block;margin:.5rem 0}
+button{font-size:1rem;padding:.6rem 1.2rem;margin-top:1rem}</style></head>
+<body><h1>Incode sandbox</h1>
+<p>This page stands in for Incode's hosted onboarding. Interview <code>{{.ID}}</code>.</p>
+{{if .Done}}<p id="done">This onboarding is already finished (score {{.Score}}).</p>{{else}}
+<form method="post">
+<fieldset><legend>Outcome of this verification</legend>
+<label><input type="radio" name="outcome" value="pass" id="outcome-pass" checked> Pass (score OK)</label>
+<label><input type="radio" name="outcome" value="fail" id="outcome-fail"> Fail (score FAIL)</label>
+</fieldset>
+<button type="submit" id="submit">Finish verification</button>
+</form>{{end}}
+</body></html>`))
+
+// hosted serves the sandbox's stand-in for Incode's hosted onboarding:
+// GET shows a form, POST finishes the interview with the chosen score, sends
+// the webhook and redirects to the session's redirectionUrl.
+func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
+	code := strings.TrimPrefix(r.URL.Path, "/incode/flow/")
+	e.st.mu.Lock()
+	iv := e.st.interviews[e.st.codes[code]]
+	e.st.mu.Unlock()
+	if iv == nil {
+		http.Error(w, "unknown onboarding link", http.StatusNotFound)
+		return
+	}
+	e.host.Calls.Record("incode", "hosted-flow "+r.Method, sandbox.CredNone)
+	switch r.Method {
+	case http.MethodGet:
+		e.st.mu.Lock()
+		data := map[string]any{"ID": iv.ID, "Done": iv.Status == Finished, "Score": iv.ScoreStatus}
+		e.st.mu.Unlock()
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = flowPage.Execute(w, data)
+	case http.MethodPost:
+		score := "FAIL"
+		if r.PostFormValue("outcome") == "pass" {
+			score = "OK"
+		}
+		e.finish(iv, score)
+		target := iv.RedirectURL
+		if u, err := url.Parse(target); target == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = io.WriteString(w, "<!doctype html><p id=\"done\">Verification finished. You can close this page.</p>")
+			return
+		}
+		http.Redirect(w, r, target, http.StatusSeeOther)
+	default:
+		http.Error(w, "GET or POST", http.StatusMethodNotAllowed)
+	}
+}
+
+// Interface guards
+var (
+	_ sandbox.Emulator      = (*Emulator)(nil)
+	_ caddyfile.Unmarshaler = (*Emulator)(nil)
+)

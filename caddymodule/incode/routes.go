@@ -1,0 +1,328 @@
+package incode
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/passthrough"
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/session"
+	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
+)
+
+const execKey = "incode:executive"
+
+// Routes implements provider.Provider.
+func (p *Incode) Routes() []provider.Route {
+	get, post := []string{http.MethodGet}, []string{http.MethodPost}
+	routes := []provider.Route{
+		{Path: "/start", Methods: get, CreatesSession: true, Handle: p.serveStart},
+		{Path: "/onboarding-url", Methods: get, CreatesSession: true, Handle: p.serveOnboardingURL},
+		{Path: "/onboarding-url-without-api-key", Methods: get, CreatesSession: true, Handle: p.serveOnboardingURL},
+		{Path: "/onboarding-status", Methods: get, Handle: p.serveOnboardingStatus},
+		{Path: "/fetch-score", Methods: get, Handle: p.serveFetchScore},
+		{Path: "/auth", Methods: post, Handle: p.serveAuth},
+		{Path: "/finish", Methods: post, Handle: p.serveFinish},
+		{Path: "/webhook", Methods: post, Kind: provider.Webhook, Handle: p.serveWebhook},
+		{Path: "/approve", Methods: post, Kind: provider.Webhook, Handle: p.serveApprove},
+		{Path: "/0/omni/", Subtree: true, Kind: provider.Passthrough, Handle: p.servePassthrough},
+		{Path: "/omni/", Subtree: true, Kind: provider.Passthrough, Handle: p.servePassthrough},
+	}
+	if p.ExposeExecutiveToken {
+		routes = append(routes, provider.Route{Path: "/executive-token", Methods: get, Handle: p.serveExecutiveToken})
+	}
+	return routes
+}
+
+// executive returns the executive token: the static admin_token, or one
+// logged in once and cached until shortly before its expiry.
+func (p *Incode) executive(ctx context.Context) (string, error) {
+	if p.email == "" && p.static == "" {
+		return "", provider.Errorf(http.StatusNotImplemented, "no executive credentials are configured (admin_email and admin_password, or admin_token)")
+	}
+	if p.static != "" {
+		return p.static, nil
+	}
+	return p.host.Tokens.Get(ctx, execKey, p.login)
+}
+
+func (p *Incode) login(ctx context.Context) (string, time.Time, error) {
+	h := p.headers("")
+	h.Set("X-Api-Key", p.key)
+	var out struct {
+		Token string `json:"token"`
+	}
+	_, err := p.up.Do(ctx, upstream.Request{Op: "executive/log-in", Method: http.MethodPost, Path: "/executive/log-in",
+		Header: h, Body: map[string]string{"email": p.email, "password": p.password}}, &out)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if out.Token == "" {
+		return "", time.Time{}, upstream.ErrMalformed
+	}
+	exp, ok := jwtExpiry(out.Token)
+	if !ok {
+		exp = p.host.Now().Add(24 * time.Hour)
+	}
+	return out.Token, exp, nil
+}
+
+// withExecutive makes a call with the executive token and the API key. An
+// upstream 401 drops the cached token and retries once with a fresh one.
+func (p *Incode) withExecutive(ctx context.Context, req upstream.Request, out any) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		tok, err := p.executive(ctx)
+		if err != nil {
+			return nil, err
+		}
+		req.Header = p.headers(tok)
+		req.Header.Set("X-Api-Key", p.key)
+		body, err := p.up.Do(ctx, req, out)
+		if upstream.Status(err) == http.StatusUnauthorized && attempt == 0 && p.static == "" {
+			p.host.Tokens.Drop(execKey, tok)
+			continue
+		}
+		return body, err
+	}
+}
+
+// startSession returns the browser's live session (from its cookie) unless
+// it asks for a new one with ?new=1, or starts one upstream.
+func (p *Incode) startSession(w http.ResponseWriter, r *http.Request) (*session.Session, error) {
+	q := r.URL.Query()
+	if q.Get("new") != "1" {
+		if s := p.host.SessionFromCookie(r); s != nil && s.Provider == "incode" {
+			return s, nil
+		}
+	}
+	body := map[string]string{"configurationId": p.flow, "countryCode": "ALL", "language": "en-US"}
+	if ru := q.Get("redirectionUrl"); ru != "" {
+		if err := p.host.CheckRedirect(r, ru); err != nil {
+			return nil, err
+		}
+		body["redirectionUrl"] = ru
+	}
+	if ext := q.Get("externalCustomerId"); ext != "" {
+		if len(ext) > 256 {
+			return nil, provider.Errorf(http.StatusBadRequest, "externalCustomerId is longer than 256 characters")
+		}
+		body["externalCustomerId"] = ext
+	}
+	if err := p.host.AllowCreate(r); err != nil {
+		return nil, err
+	}
+	h := p.headers("")
+	h.Set("X-Api-Key", p.key)
+	var out struct {
+		Token       string `json:"token"`
+		InterviewID string `json:"interviewId"`
+	}
+	// Not idempotent: never retried, so one /start is one provider session.
+	if _, err := p.up.Do(r.Context(), upstream.Request{Op: "omni/start", Method: http.MethodPost, Path: "/omni/start", Header: h, Body: body}, &out); err != nil {
+		return nil, upstream.ClientError(err)
+	}
+	if out.Token == "" || out.InterviewID == "" {
+		return nil, upstream.ClientError(upstream.ErrMalformed)
+	}
+	now := p.host.Now()
+	s := &session.Session{UniqueID: session.NewID(), Provider: "incode", Token: out.Token, Ref: out.InterviewID,
+		CreatedAt: now, ExpiresAt: now.Add(p.host.SessionTTL)}
+	if exp, ok := jwtExpiry(out.Token); ok && exp.Before(s.ExpiresAt) {
+		s.ExpiresAt = exp
+	}
+	if ru := body["redirectionUrl"]; ru != "" {
+		s.Meta = map[string]string{"redirectionUrl": ru}
+	}
+	// The provider session exists now: store it even if the client has gone.
+	if err := p.host.Sessions.Create(context.WithoutCancel(r.Context()), s); err != nil {
+		return nil, err
+	}
+	p.host.Logger.Info("session started", zap.String("uniqueId", s.UniqueID), zap.String("interviewId", s.Ref))
+	return s, nil
+}
+
+func (p *Incode) serveStart(w http.ResponseWriter, r *http.Request) error {
+	var s *session.Session
+	if id := r.URL.Query().Get("uniqueId"); id != "" || r.URL.Query().Has("uniqueId") {
+		var err error
+		if s, err = p.host.Sessions.Load(r.Context(), id); err != nil {
+			return sessionError(err)
+		}
+	} else {
+		var err error
+		if s, err = p.startSession(w, r); err != nil {
+			return err
+		}
+	}
+	p.host.BindSession(w, r, s)
+	provider.WriteJSON(w, http.StatusOK, map[string]string{"token": s.Token, "uniqueId": s.UniqueID})
+	return nil
+}
+
+func sessionError(err error) error {
+	switch {
+	case errors.Is(err, session.ErrMalformedID), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrExpired):
+		return provider.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	return err
+}
+
+func (p *Incode) serveOnboardingURL(w http.ResponseWriter, r *http.Request) error {
+	s, err := p.startSession(w, r)
+	if err != nil {
+		return err
+	}
+	p.host.BindSession(w, r, s)
+	if s.URL == "" {
+		var out struct {
+			URL string `json:"url"`
+		}
+		_, err := p.up.Do(r.Context(), upstream.Request{Op: "0/omni/onboarding-url", Method: http.MethodGet, Path: "/0/omni/onboarding-url",
+			Query: url.Values{"clientId": {p.client}}, Header: p.headers(s.Token), Idempotent: true,
+			LogFields: []zap.Field{zap.String("interviewId", s.Ref)}}, &out)
+		if err != nil {
+			return upstream.ClientError(err)
+		}
+		if out.URL == "" {
+			return upstream.ClientError(upstream.ErrMalformed)
+		}
+		// Keep it, so a resumed session answers without another call.
+		if _, err := p.host.Sessions.Update(context.WithoutCancel(r.Context()), s.UniqueID, func(st *session.Session) (bool, error) {
+			st.URL = out.URL
+			return true, nil
+		}); err != nil {
+			return err
+		}
+		s.URL = out.URL
+	}
+	provider.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "token": s.Token, "interviewId": s.Ref, "uniqueId": s.UniqueID, "url": s.URL})
+	return nil
+}
+
+func (p *Incode) serveOnboardingStatus(w http.ResponseWriter, r *http.Request) error {
+	id := r.URL.Query().Get("interviewId")
+	if err := provider.RequireString("interviewId", id); err != nil {
+		return err
+	}
+	var out struct {
+		OnboardingStatus string `json:"onboardingStatus"`
+	}
+	if _, err := p.withExecutive(r.Context(), upstream.Request{Op: "omni/get/onboarding/status", Method: http.MethodGet,
+		Path: "/omni/get/onboarding/status", Query: url.Values{"id": {id}}, Idempotent: true,
+		LogFields: []zap.Field{zap.String("interviewId", id)}}, &out); err != nil {
+		return upstream.ClientError(err)
+	}
+	provider.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "onboardingStatus": out.OnboardingStatus})
+	return nil
+}
+
+// Score is the part of Incode's score answer the routes use.
+type Score struct {
+	Overall struct {
+		Value  string `json:"value"`
+		Status string `json:"status"`
+	} `json:"overall"`
+}
+
+func (p *Incode) serveFetchScore(w http.ResponseWriter, r *http.Request) error {
+	id := r.URL.Query().Get("interviewId")
+	if err := provider.RequireString("interviewId", id); err != nil {
+		return err
+	}
+	tok := r.Header.Get("X-Token")
+	if err := provider.RequireString("X-Token header", tok); err != nil {
+		return err
+	}
+	var sc Score
+	if _, err := p.up.Do(r.Context(), upstream.Request{Op: "0/omni/get/score", Method: http.MethodGet, Path: "/0/omni/get/score",
+		Query: url.Values{"id": {id}}, Header: p.headers(tok), Idempotent: true,
+		LogFields: []zap.Field{zap.String("interviewId", id)}}, &sc); err != nil {
+		return upstream.ClientError(err)
+	}
+	provider.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "score": sc.Overall.Status})
+	return nil
+}
+
+func (p *Incode) serveAuth(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		TransactionID  string `json:"transactionId"`
+		Token          string `json:"token"`
+		InterviewToken string `json:"interviewToken"`
+	}
+	if err := provider.DecodeJSON(r, &in, true); err != nil {
+		return err
+	}
+	for _, f := range [][2]string{{"transactionId", in.TransactionID}, {"token", in.Token}, {"interviewToken", in.InterviewToken}} {
+		if err := provider.RequireString(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	body, err := p.withExecutive(r.Context(), upstream.Request{Op: "omni/authentication/verify", Method: http.MethodPost,
+		Path: "/omni/authentication/verify", Body: in}, nil)
+	if err != nil {
+		return upstream.ClientError(err)
+	}
+	return writeUpstreamJSON(w, body)
+}
+
+func (p *Incode) serveFinish(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Token string `json:"token"`
+	}
+	if err := provider.DecodeJSON(r, &in, true); err != nil {
+		return err
+	}
+	if err := provider.RequireString("token", in.Token); err != nil {
+		return err
+	}
+	body, err := p.up.Do(r.Context(), upstream.Request{Op: "0/omni/finish-status", Method: http.MethodGet, Path: "/0/omni/finish-status",
+		Header: p.headers(in.Token), Idempotent: true}, nil)
+	if err != nil {
+		return upstream.ClientError(err)
+	}
+	return writeUpstreamJSON(w, body)
+}
+
+// writeUpstreamJSON passes a provider's JSON answer on as it is, after
+// checking it is JSON.
+func writeUpstreamJSON(w http.ResponseWriter, body []byte) error {
+	if !json.Valid(body) {
+		return upstream.ClientError(upstream.ErrMalformed)
+	}
+	provider.WriteJSON(w, http.StatusOK, json.RawMessage(body))
+	return nil
+}
+
+func (p *Incode) serveExecutiveToken(w http.ResponseWriter, r *http.Request) error {
+	tok, err := p.executive(r.Context())
+	if err != nil {
+		return upstream.ClientError(err)
+	}
+	provider.WriteJSON(w, http.StatusOK, map[string]string{"token": tok})
+	return nil
+}
+
+// servePassthrough forwards /api/0/omni/* and /api/omni/* to
+// <api_url>/0/omni/* with the browser's session token and nothing else.
+func (p *Incode) servePassthrough(w http.ResponseWriter, r *http.Request) error {
+	suffix, err := passthrough.Clean(provider.Suffix(r))
+	if err != nil {
+		return provider.Errorf(http.StatusBadRequest, "path is not allowed")
+	}
+	tok := r.Header.Get("X-Incode-Hardware-Id")
+	if tok == "" {
+		if s := p.host.SessionFromCookie(r); s != nil && s.Provider == "incode" {
+			tok = s.Token
+		}
+	}
+	if tok == "" {
+		return provider.Errorf(http.StatusUnauthorized, "no session token: send X-Incode-Hardware-Id or start a session first")
+	}
+	return p.proxy.Forward(w, r, suffix, p.headers(tok))
+}

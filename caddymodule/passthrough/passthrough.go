@@ -1,0 +1,184 @@
+// Package passthrough forwards browser calls to a provider's API under a
+// fixed root (Incode's /0/omni/, Regula's /api/), with the credential the
+// sidecar holds for that browser, streaming bodies both ways.
+//
+// It fails closed: a path that could leave the root after any decoding or
+// normalisation is refused rather than cleaned, and the target host never
+// comes from the request.
+package passthrough
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+)
+
+// MaxPathLen is the longest path suffix accepted.
+const MaxPathLen = 2048
+
+// ErrBadPath is returned by Clean for any path it refuses.
+var ErrBadPath = errors.New("path is not allowed")
+
+// Clean checks the escaped path suffix that follows a passthrough route
+// (e.g. "get/score" for /api/omni/get/score) and returns it unchanged when
+// it is safe to append to the provider's root, or ErrBadPath. It refuses
+// rather than repairs: dot segments, empty segments, backslashes, control
+// characters, fragments, and percent-encodings of '/', '\', '.', '%' or
+// control characters.
+func Clean(suffix string) (string, error) {
+	if suffix == "" || len(suffix) > MaxPathLen || suffix[0] == '/' {
+		return "", ErrBadPath
+	}
+	for i := 0; i < len(suffix); i++ {
+		c := suffix[i]
+		switch {
+		case c == '%':
+			if i+2 >= len(suffix) || !ishex(suffix[i+1]) || !ishex(suffix[i+2]) {
+				return "", ErrBadPath
+			}
+			v := unhex(suffix[i+1])<<4 | unhex(suffix[i+2])
+			if v == '/' || v == '\\' || v == '.' || v == '%' || v < 0x20 || v >= 0x7f {
+				return "", ErrBadPath
+			}
+			i += 2
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("-._~/!$&'()*+,;=:@", c) >= 0:
+		default: // '\\', '#', '?', space, controls, non-ASCII
+			return "", ErrBadPath
+		}
+	}
+	for _, seg := range strings.Split(suffix, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", ErrBadPath
+		}
+	}
+	return suffix, nil
+}
+
+func ishex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// Within reports whether the escaped path p, once decoded, lies under root
+// with no dot segments: a last check on what is actually sent.
+func Within(root, p string) bool {
+	dec, err := url.PathUnescape(p)
+	if err != nil || !strings.HasPrefix(dec, root) || strings.Contains(dec, "\\") {
+		return false
+	}
+	for _, seg := range strings.Split(strings.TrimPrefix(dec, root), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// Strip lists the request headers never forwarded: the client's own
+// credentials and anything that describes another host.
+var Strip = []string{
+	"Cookie", "Authorization", "Proxy-Authorization", "X-Api-Key", "X-Incode-Hardware-Id",
+	"X-Token", "Auth", "Pubkey", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host",
+	"X-Forwarded-Proto", "X-Real-Ip", "Origin", "Referer",
+}
+
+// Proxy forwards requests to one provider host.
+type Proxy struct {
+	target *url.URL
+	root   string
+	rp     *httputil.ReverseProxy
+	logger *zap.Logger
+}
+
+type ctxKey struct{}
+
+type call struct {
+	path   string // escaped path under root, already validated
+	header http.Header
+	errOut *error
+}
+
+// New returns a proxy to base (scheme, host and optional base path) whose
+// requests must stay under root (e.g. "/0/omni/"). The transport's
+// ResponseHeaderTimeout bounds the wait; bodies stream without a deadline.
+func New(base *url.URL, root string, transport http.RoundTripper, logger *zap.Logger) *Proxy {
+	p := &Proxy{target: base, root: strings.TrimSuffix(base.Path, "/") + root, logger: logger}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:       p.rewrite,
+		Transport:     transport,
+		FlushInterval: -1, // stream: SDK uploads and answers pass through as they come
+		ModifyResponse: func(resp *http.Response) error {
+			// The provider's cookies are for its own domain; never set them on ours.
+			resp.Header.Del("Set-Cookie")
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			status, msg := http.StatusBadGateway, "upstream unreachable"
+			if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+				status, msg = http.StatusGatewayTimeout, "upstream timed out"
+			}
+			if c, ok := r.Context().Value(ctxKey{}).(*call); ok && c.errOut != nil {
+				*c.errOut = err
+			}
+			provider.WriteError(w, &provider.Error{Status: status, Msg: msg})
+		},
+	}
+	return p
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// Root is the decoded path prefix every forwarded request stays under.
+func (p *Proxy) Root() string { return p.root }
+
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	c := pr.In.Context().Value(ctxKey{}).(*call)
+	out := pr.Out
+	out.URL.Scheme = p.target.Scheme
+	out.URL.Host = p.target.Host
+	out.URL.User = nil
+	out.URL.Fragment = ""
+	out.URL.RawPath = p.root + c.path
+	out.URL.Path, _ = url.PathUnescape(out.URL.RawPath)
+	out.Host = p.target.Host
+	for _, h := range Strip {
+		out.Header.Del(h)
+	}
+	for k, v := range c.header {
+		out.Header[k] = v
+	}
+}
+
+// Forward sends r to root+suffix on the provider with header set on the
+// outgoing request. suffix must come from Clean. It returns the transport
+// error, if any, after the JSON error response has been written.
+func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, suffix string, header http.Header) error {
+	if !Within(p.root, p.root+suffix) {
+		return provider.Errorf(http.StatusBadRequest, "path is not allowed")
+	}
+	var err error
+	ctx := context.WithValue(r.Context(), ctxKey{}, &call{path: suffix, header: header, errOut: &err})
+	p.rp.ServeHTTP(w, r.WithContext(ctx))
+	return nil
+}

@@ -1,0 +1,131 @@
+// Package provider is the contract between the idv handler (the core) and
+// the identity-verification providers. A provider is a Caddy module in the
+// "idv.providers" namespace that declares its routes; the core matches
+// requests to them and gives the provider a Host: storage, token cache, HTTP
+// client, and the browser-facing rules (cookies, quotas, redirects).
+//
+// Adding a provider means writing a new package beside incode, regula and
+// focalx, and importing it where the binary is assembled.
+package provider
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/session"
+	"github.com/caddy-idv/caddy-idv/caddymodule/tokencache"
+)
+
+// Kind says which rules the core applies to a route before calling it.
+type Kind int
+
+const (
+	// TokenServer routes take small JSON or query input (bodies are limited
+	// to 1 MiB) and create or read sessions.
+	TokenServer Kind = iota
+	// Passthrough routes stream any body to the provider.
+	Passthrough
+	// Webhook routes are called by the provider's servers; they need
+	// webhook authentication and are exempt from browser checks.
+	Webhook
+)
+
+// Route is one path under the handler's prefix.
+type Route struct {
+	// Path is relative to the prefix, e.g. "/start". With Subtree, it ends in
+	// "/" and matches every path below it.
+	Path    string
+	Subtree bool
+	// Methods allowed; empty means any.
+	Methods []string
+	Kind    Kind
+	// CreatesSession marks routes that may start a billable provider
+	// session: the core refuses cross-site browser requests to them.
+	CreatesSession bool
+	// Handle serves the request. Errors are written as JSON by the core:
+	// *Error as given, anything else as 500.
+	Handle func(w http.ResponseWriter, r *http.Request) error
+}
+
+// Provider is what a provider module implements besides caddy.Module.
+type Provider interface {
+	// ProvisionIDV is called once the core has provisioned, with the
+	// services the provider uses. It replaces caddy.Provisioner for
+	// providers.
+	ProvisionIDV(ctx caddy.Context, h *Host) error
+	// Routes are the provider's routes.
+	Routes() []Route
+	// Secrets are every configured secret, resolved, for the log redactor.
+	Secrets() []string
+}
+
+// Event is a provider notification the core records on a session.
+type Event struct {
+	// Ref is the provider's id of the session (interviewId, sessionId).
+	Ref string
+	// Key deduplicates deliveries; Status is the provider's status.
+	Key, Status string
+	// Score, when known, is stored too.
+	Score string
+	// Result is ResultVerified, ResultFailed or empty.
+	Result string
+}
+
+// Provider-neutral outcomes of a verification.
+const (
+	ResultVerified = "verified"
+	ResultFailed   = "failed"
+)
+
+// Host is what the core provides to a provider.
+type Host struct {
+	Logger *zap.Logger
+	// Sessions is the session store (Caddy storage, namespaced per handler).
+	Sessions session.Store
+	// Tokens is shared by every handler with the same CacheKey and survives
+	// reloads.
+	Tokens *tokencache.Cache
+	// HTTP is the client for provider calls; Transport is its transport,
+	// for passthrough proxies.
+	HTTP      *http.Client
+	Transport *http.Transport
+	// Timeout is the longest a provider call may take.
+	Timeout time.Duration
+	// SessionTTL is the configured session lifetime.
+	SessionTTL time.Duration
+	// Prefix is the handler's path prefix, e.g. "/api".
+	Prefix string
+	// Now is the clock.
+	Now func() time.Time
+
+	// SessionFromCookie returns the live session bound to the request's
+	// session cookie, or nil.
+	SessionFromCookie func(r *http.Request) *session.Session
+	// BindSession sets the cookie binding the browser to s.
+	BindSession func(w http.ResponseWriter, r *http.Request, s *session.Session)
+	// AllowCreate applies the per-client quota on session creation; it
+	// returns a 429 *Error when the client is over it.
+	AllowCreate func(r *http.Request) error
+	// CheckRedirect returns a 400 *Error unless raw is an allowed
+	// redirection URL.
+	CheckRedirect func(r *http.Request, raw string) error
+	// Record stores a provider event on the session it belongs to. It
+	// reports whether the event was new (a retried delivery is not).
+	Record func(ctx context.Context, ev Event) (s *session.Session, isNew bool, err error)
+	// Observe is called for every provider call (metrics).
+	Observe func(op string, status int, d time.Duration)
+}
+
+// ParseBaseURL parses an http(s) base URL from the configuration.
+func ParseBaseURL(field, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, Errorf(0, "%s must be an http or https URL with a host and no query, got %q", field, raw)
+	}
+	return u, nil
+}

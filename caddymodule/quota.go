@@ -1,0 +1,111 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	gocache "github.com/patrickmn/go-cache"
+	"golang.org/x/time/rate"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+)
+
+// Quota limits session creation per client IP: every /start that would
+// create a billable provider session counts; resuming one does not.
+//
+// The limiter is golang.org/x/time/rate (a token bucket per client), held in
+// a caddy.UsagePool so a reload keeps the counts. The client IP is Caddy's
+// (it honours the server's trusted_proxies).
+type Quota struct {
+	// Requests is how many sessions one client may create per Window.
+	// Default: 10.
+	Requests int `json:"requests,omitempty"`
+	// Window is the period of the quota. Default: 10m.
+	Window caddy.Duration `json:"window,omitempty"`
+	// Disabled turns the quota off.
+	Disabled bool `json:"disabled,omitempty"`
+}
+
+type limiter struct {
+	mu      sync.Mutex
+	clients *gocache.Cache
+	every   rate.Limit
+	burst   int
+}
+
+func (l *limiter) Destruct() error { l.clients.Flush(); return nil }
+
+var quotaPool = caddy.NewUsagePool()
+
+func (q *Quota) provision(namespace string) (*limiter, error) {
+	if q.Disabled {
+		return nil, nil
+	}
+	if q.Requests == 0 {
+		q.Requests = 10
+	}
+	if q.Window == 0 {
+		q.Window = caddy.Duration(10 * time.Minute)
+	}
+	if q.Requests < 0 || q.Window < 0 {
+		return nil, fmt.Errorf("session_quota: requests and window must be positive")
+	}
+	key := fmt.Sprintf("%s/%d/%d", namespace, q.Requests, q.Window)
+	v, _, err := quotaPool.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return &limiter{
+			clients: gocache.New(time.Duration(q.Window), time.Duration(q.Window)),
+			every:   rate.Every(time.Duration(q.Window) / time.Duration(q.Requests)),
+			burst:   q.Requests,
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*limiter), nil
+}
+
+func (l *limiter) allow(client string, window time.Duration) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var lim *rate.Limiter
+	if v, ok := l.clients.Get(client); ok {
+		lim = v.(*rate.Limiter)
+	} else {
+		lim = rate.NewLimiter(l.every, l.burst)
+	}
+	// A full bucket refills within one window; keep the entry that long.
+	l.clients.Set(client, lim, window)
+	res := lim.Reserve()
+	if d := res.Delay(); d > 0 {
+		res.Cancel()
+		return d
+	}
+	return 0
+}
+
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (h *Handler) allowCreate(r *http.Request) error {
+	if h.quota == nil {
+		return nil
+	}
+	if wait := h.quota.allow(clientIP(r), time.Duration(h.SessionQuota.Window)); wait > 0 {
+		return &provider.Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+			Msg: fmt.Sprintf("too many new sessions from this client: at most %d per %s", h.SessionQuota.Requests, time.Duration(h.SessionQuota.Window))}
+	}
+	return nil
+}

@@ -1,0 +1,218 @@
+package sandbox
+
+import (
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Credential kinds recorded with each call.
+const (
+	CredNone      = "none"
+	CredAPIKey    = "api_key"
+	CredSession   = "session_token"
+	CredExecutive = "executive_token"
+	CredBoth      = "api_key+executive_token"
+	CredInvalid   = "invalid"
+)
+
+// Calls counts calls by "provider op credential".
+type Calls struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+// NewCalls returns empty counters.
+func NewCalls() *Calls { return &Calls{m: map[string]int{}} }
+
+// Record counts one call.
+func (c *Calls) Record(provider, op, cred string) {
+	c.mu.Lock()
+	c.m[provider+" "+op+" "+cred]++
+	c.mu.Unlock()
+}
+
+// Snapshot copies the counters.
+func (c *Calls) Snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
+}
+
+// Reset zeroes the counters.
+func (c *Calls) Reset() {
+	c.mu.Lock()
+	c.m = map[string]int{}
+	c.mu.Unlock()
+}
+
+// Fault is a rule that makes matching calls misbehave.
+type Fault struct {
+	// Provider and Op select calls ("" or "*" match all).
+	Provider string `json:"provider,omitempty"`
+	Op       string `json:"op,omitempty"`
+	// Latency delays the answer (a Go duration string).
+	Latency string `json:"latency,omitempty"`
+	// Status, when set, is answered instead of the real response, with
+	// Body (or a JSON error) and RetryAfter seconds.
+	Status     int    `json:"status,omitempty"`
+	Body       string `json:"body,omitempty"`
+	RetryAfter int    `json:"retry_after,omitempty"`
+	// Malformed answers 200 with a truncated JSON body.
+	Malformed bool `json:"malformed,omitempty"`
+	// Reset closes the connection without an answer.
+	Reset bool `json:"reset,omitempty"`
+	// Times is how many calls the rule applies to (0: until cleared).
+	Times int `json:"times,omitempty"`
+}
+
+// Faults holds the fault rules.
+type Faults struct {
+	mu    sync.Mutex
+	rules []*Fault
+}
+
+// Add appends a rule.
+func (f *Faults) Add(r Fault) {
+	f.mu.Lock()
+	f.rules = append(f.rules, &r)
+	f.mu.Unlock()
+}
+
+// Clear removes every rule.
+func (f *Faults) Clear() {
+	f.mu.Lock()
+	f.rules = nil
+	f.mu.Unlock()
+}
+
+func (f *Faults) take(provider, op string) *Fault {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, r := range f.rules {
+		if (r.Provider == "" || r.Provider == "*" || r.Provider == provider) && (r.Op == "" || r.Op == "*" || r.Op == op) {
+			cp := *r
+			if r.Times > 0 {
+				r.Times--
+				if r.Times == 0 {
+					f.rules = append(f.rules[:i], f.rules[i+1:]...)
+				}
+			}
+			return &cp
+		}
+	}
+	return nil
+}
+
+// Apply runs the first matching rule. It reports whether it answered the
+// request (the emulator must then stop); a latency-only rule just delays.
+func (f *Faults) Apply(w http.ResponseWriter, r *http.Request, provider, op string) bool {
+	rule := f.take(provider, op)
+	if rule == nil {
+		return false
+	}
+	if d, err := time.ParseDuration(rule.Latency); err == nil && d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return true
+		}
+	}
+	switch {
+	case rule.Reset:
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			_ = conn.Close()
+			return true
+		}
+		panic(http.ErrAbortHandler) // HTTP/2: abort the stream
+	case rule.Malformed:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(`{"token": "eyJ`))
+		return true
+	case rule.Status != 0:
+		if rule.RetryAfter > 0 {
+			w.Header().Set("Retry-After", itoa(rule.RetryAfter))
+		}
+		if rule.Body != "" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(rule.Status)
+			_, _ = w.Write([]byte(rule.Body))
+			return true
+		}
+		WriteJSON(w, rule.Status, APIError(rule.Status, "injected fault", r.URL.Path))
+		return true
+	}
+	return false
+}
+
+func itoa(n int) string {
+	b := []byte{}
+	if n == 0 {
+		return "0"
+	}
+	for n > 0 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+	}
+	return string(b)
+}
+
+// APIError is the error body shape of Incode's API, used by every emulator.
+func APIError(status int, msg, path string) map[string]any {
+	return map[string]any{
+		"timestamp": time.Now().UnixMilli(),
+		"status":    status,
+		"error":     http.StatusText(status),
+		"message":   msg,
+		"path":      path,
+	}
+}
+
+// Request is what an emulator received, for tests that must prove where a
+// request did or did not go.
+type Request struct {
+	Provider  string `json:"provider"`
+	Method    string `json:"method"`
+	Path      string `json:"path"` // escaped, as received
+	Host      string `json:"host"`
+	APIKey    bool   `json:"api_key"`   // an API key was sent
+	Executive bool   `json:"executive"` // an executive token was sent
+}
+
+// RequestLog keeps the last MaxRequests requests.
+type RequestLog struct {
+	mu sync.Mutex
+	rs []Request
+}
+
+// MaxRequests bounds the request log.
+const MaxRequests = 2000
+
+// Record appends one request.
+func (l *RequestLog) Record(provider string, r *http.Request, apiKey, executive bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.rs) >= MaxRequests {
+		l.rs = l.rs[1:]
+	}
+	l.rs = append(l.rs, Request{Provider: provider, Method: r.Method, Path: r.URL.EscapedPath(), Host: r.Host, APIKey: apiKey, Executive: executive})
+}
+
+// Snapshot copies the log.
+func (l *RequestLog) Snapshot() []Request {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Request{}, l.rs...)
+}
+
+// Reset empties the log.
+func (l *RequestLog) Reset() {
+	l.mu.Lock()
+	l.rs = nil
+	l.mu.Unlock()
+}

@@ -1,0 +1,184 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+)
+
+// Webhooks is how an emulator delivers notifications, as the providers do:
+// a POST of JSON, authenticated by a static header, HTTP basic or an OAuth2
+// client-credentials token, retried with exponential backoff until a 2xx.
+type Webhooks struct {
+	// URL receives the notifications; empty disables them.
+	URL string `json:"url,omitempty"`
+	// Auth is "", "header", "basic" or "oauth2".
+	Auth string `json:"auth,omitempty"`
+	// For header: the header name and value. For basic: user and password.
+	// For oauth2: client id and secret, and the token URL.
+	A        string `json:"a,omitempty"`
+	B        string `json:"b,omitempty"`
+	TokenURL string `json:"token_url,omitempty"`
+	// First is the first retry delay, Factor multiplies it for each next
+	// retry, Attempts bounds the deliveries. Incode: 30s, 2.5, 5. Sandbox
+	// default: 200ms, 2.5, 5.
+	First    caddy.Duration `json:"first,omitempty"`
+	Factor   float64        `json:"factor,omitempty"`
+	Attempts int            `json:"attempts,omitempty"`
+	// Timeout of one delivery. Default 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// UnmarshalOption parses one webhook option of an emulator block:
+//
+//	webhook_url   <url>
+//	webhook_auth  header <name> <value> | basic <user> <password> | oauth2 <client_id> <client_secret> <token_url>
+//	webhook_retry <first> <factor> <attempts>
+//
+// It reports whether the current token was a webhook option.
+func (wh *Webhooks) UnmarshalOption(d *caddyfile.Dispenser) (bool, error) {
+	switch d.Val() {
+	case "webhook_url":
+		if !d.NextArg() {
+			return true, d.ArgErr()
+		}
+		wh.URL = d.Val()
+	case "webhook_auth":
+		args := d.RemainingArgs()
+		switch {
+		case len(args) == 3 && (args[0] == "header" || args[0] == "basic"):
+			wh.Auth, wh.A, wh.B = args[0], args[1], args[2]
+		case len(args) == 4 && args[0] == "oauth2":
+			wh.Auth, wh.A, wh.B, wh.TokenURL = args[0], args[1], args[2], args[3]
+		default:
+			return true, d.Err("webhook_auth: header <name> <value>, basic <user> <password> or oauth2 <client_id> <client_secret> <token_url>")
+		}
+	case "webhook_retry":
+		args := d.RemainingArgs()
+		if len(args) != 3 {
+			return true, d.Err("webhook_retry <first> <factor> <attempts>")
+		}
+		first, err := caddy.ParseDuration(args[0])
+		if err != nil {
+			return true, d.Errf("webhook_retry: %v", err)
+		}
+		var factor float64
+		var attempts int
+		if _, err := fmt.Sscan(args[1], &factor); err != nil || factor < 1 {
+			return true, d.Errf("webhook_retry: factor must be a number >= 1")
+		}
+		if _, err := fmt.Sscan(args[2], &attempts); err != nil || attempts < 1 {
+			return true, d.Errf("webhook_retry: attempts must be >= 1")
+		}
+		wh.First, wh.Factor, wh.Attempts = caddy.Duration(first), factor, attempts
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+func (wh *Webhooks) defaults() {
+	if wh.First == 0 {
+		wh.First = caddy.Duration(200 * time.Millisecond)
+	}
+	if wh.Factor == 0 {
+		wh.Factor = 2.5
+	}
+	if wh.Attempts == 0 {
+		wh.Attempts = 5
+	}
+	if wh.Timeout == 0 {
+		wh.Timeout = caddy.Duration(5 * time.Second)
+	}
+}
+
+// Send delivers payload in the background, retrying as configured. It
+// returns at once; done (if not nil) receives the final delivery error.
+func (wh *Webhooks) Send(logger *zap.Logger, payload any, done chan<- error) {
+	if wh.URL == "" {
+		if done != nil {
+			done <- nil
+		}
+		return
+	}
+	wh.defaults()
+	body, _ := json.Marshal(payload)
+	go func() {
+		delay := time.Duration(wh.First)
+		var err error
+		for attempt := 1; attempt <= wh.Attempts; attempt++ {
+			if err = wh.deliver(body); err == nil {
+				logger.Info("sandbox webhook delivered", zap.String("url", wh.URL), zap.Int("attempt", attempt))
+				break
+			}
+			logger.Info("sandbox webhook failed; will retry", zap.String("url", wh.URL), zap.Int("attempt", attempt), zap.Error(err))
+			if attempt < wh.Attempts {
+				time.Sleep(delay)
+				delay = time.Duration(float64(delay) * wh.Factor)
+			}
+		}
+		if done != nil {
+			done <- err
+		}
+	}()
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func (wh *Webhooks) deliver(body []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(wh.Timeout))
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	switch wh.Auth {
+	case "header":
+		req.Header.Set(wh.A, wh.B)
+	case "basic":
+		req.SetBasicAuth(wh.A, wh.B)
+	case "oauth2":
+		tok, err := wh.oauthToken(ctx)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	// Incode: delivered on a 200 with a JSON body, or a 204.
+	if resp.StatusCode == http.StatusNoContent ||
+		(resp.StatusCode == http.StatusOK && strings.Contains(resp.Header.Get("Content-Type"), "json")) {
+		return nil
+	}
+	return fmt.Errorf("receiver answered %d", resp.StatusCode)
+}
+
+func (wh *Webhooks) oauthToken(ctx context.Context) (string, error) {
+	form := url.Values{"grant_type": {"client_credentials"}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, wh.TokenURL, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(wh.A, wh.B)
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil || out.AccessToken == "" {
+		return "", fmt.Errorf("token URL answered %d", resp.StatusCode)
+	}
+	return out.AccessToken, nil
+}

@@ -1,0 +1,212 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/session"
+)
+
+func (h *Handler) match(rest string) *provider.Route {
+	if rt, ok := h.exact[rest]; ok {
+		return rt
+	}
+	for _, rt := range h.subtrees {
+		if strings.HasPrefix(rest, rt.Path) {
+			return rt
+		}
+	}
+	return nil
+}
+
+func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) {
+	rt := h.match(rest)
+	if rt == nil {
+		h.fail(w, r, provider.Errorf(http.StatusNotFound, "unknown route %s%s", h.Prefix, rest))
+		return
+	}
+	origin := r.Header.Get("Origin")
+	if origin != "" && h.cors[strings.ToLower(origin)] {
+		hd := w.Header()
+		hd.Set("Access-Control-Allow-Origin", origin)
+		hd.Set("Access-Control-Allow-Credentials", "true")
+		hd.Add("Vary", "Origin")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			methods := rt.Methods
+			if len(methods) == 0 {
+				methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+			}
+			hd.Set("Access-Control-Allow-Methods", strings.Join(methods, ", "))
+			hd.Set("Access-Control-Allow-Headers", "Content-Type, X-Token, X-Incode-Hardware-Id, api-version")
+			hd.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	if len(rt.Methods) > 0 && !slices.Contains(rt.Methods, r.Method) {
+		w.Header().Set("Allow", strings.Join(rt.Methods, ", "))
+		h.fail(w, r, provider.Errorf(http.StatusMethodNotAllowed, "method %s is not allowed on %s%s", r.Method, h.Prefix, rt.Path))
+		return
+	}
+	switch rt.Kind {
+	case provider.Webhook:
+		if err := h.authenticateWebhook(r); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	case provider.TokenServer:
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+	}
+	if rt.Kind != provider.Webhook && (rt.CreatesSession || !safeMethod(r.Method)) && h.crossSite(r) {
+		h.fail(w, r, provider.Errorf(http.StatusForbidden, "cross-site requests to %s%s are not allowed", h.Prefix, rt.Path))
+		return
+	}
+	if rt.Kind == provider.Passthrough {
+		// The escaped form must still start with the route: an encoded
+		// character inside the prefix or route part is refused.
+		esc := r.URL.EscapedPath()
+		suffix, ok := strings.CutPrefix(esc, h.Prefix+rt.Path)
+		if !ok {
+			h.fail(w, r, provider.Errorf(http.StatusBadRequest, "path is not allowed"))
+			return
+		}
+		r = r.WithContext(provider.WithSuffix(r.Context(), suffix))
+	}
+	if err := rt.Handle(w, r); err != nil {
+		h.fail(w, r, err)
+	}
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// fail writes err as JSON and logs it; server-side causes are logged, never
+// sent.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	pe := provider.WriteError(w, err)
+	fields := []zap.Field{zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", pe.Status), zap.String("error", pe.Msg)}
+	if pe.Err != nil {
+		fields = append(fields, zap.String("cause", redactErr(pe.Err)))
+	}
+	if pe.Status >= 500 {
+		h.logger.Error("idv request failed", fields...)
+	} else {
+		h.logger.Debug("idv request refused", fields...)
+	}
+}
+
+// crossSite reports whether a browser sent r from another site that is not
+// listed in cors_origins.
+func (h *Handler) crossSite(r *http.Request) bool {
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if h.cors[strings.ToLower(origin)] {
+			return false
+		}
+		u, err := url.Parse(origin)
+		return err != nil || !strings.EqualFold(u.Host, r.Host)
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	return false
+}
+
+// checkRedirect allows absolute http(s) URLs on the site's own origin or on
+// one listed in redirect_origins.
+func (h *Handler) checkRedirect(r *http.Request, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return provider.Errorf(http.StatusBadRequest, "redirectionUrl must be an absolute http or https URL")
+	}
+	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	if len(h.redirects) > 0 {
+		if h.redirects[origin] {
+			return nil
+		}
+	} else if strings.EqualFold(u.Host, r.Host) {
+		return nil
+	}
+	return provider.Errorf(http.StatusBadRequest, "redirectionUrl origin %s is not allowed (see redirect_origins)", origin)
+}
+
+func (h *Handler) sessionFromCookie(r *http.Request) *session.Session {
+	c, err := r.Cookie(Cookie)
+	if err != nil || !session.ValidID(c.Value) {
+		return nil
+	}
+	s, err := h.store.Load(r.Context(), c.Value)
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
+func (h *Handler) bindSession(w http.ResponseWriter, r *http.Request, s *session.Session) {
+	path := h.Prefix
+	if path == "" {
+		path = "/"
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     Cookie,
+		Value:    s.UniqueID,
+		Path:     path,
+		Expires:  s.ExpiresAt,
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// record stores a provider event on its session, once per delivery key, and
+// wakes the session's event streams.
+func (h *Handler) record(ctx context.Context, ev provider.Event) (*session.Session, bool, error) {
+	s, err := h.store.LoadByRef(ctx, ev.Ref)
+	if err != nil {
+		return nil, false, err
+	}
+	isNew := false
+	s, err = h.store.Update(ctx, s.UniqueID, func(s *session.Session) (bool, error) {
+		if s.HasEvent(ev.Key) {
+			return false, nil
+		}
+		isNew = true
+		s.Events = append(s.Events, session.Event{Key: ev.Key, Status: ev.Status, ReceivedAt: time.Now().UTC()})
+		if ev.Status != "" {
+			s.Status = ev.Status
+		}
+		if ev.Score != "" {
+			s.Score = ev.Score
+		}
+		if ev.Result != "" {
+			s.Result = ev.Result
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if isNew {
+		notify(h.namespace, s.UniqueID)
+	}
+	return s, isNew, nil
+}
+
+// sessionError maps a store error to the client's answer.
+func sessionError(err error) error {
+	switch {
+	case errors.Is(err, session.ErrMalformedID), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrExpired):
+		return provider.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	return err
+}

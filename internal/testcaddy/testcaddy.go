@@ -1,0 +1,198 @@
+// Package testcaddy runs a real Caddy inside a test binary from a
+// Caddyfile. Ports are chosen free at start (write @@NAME@@ where a port
+// goes), so test packages that run in parallel under `go test ./...` never
+// collide; the admin API is off; storage and Caddy's XDG directories are
+// temporary, so tests never write into $HOME.
+//
+// Caddy is process-wide: one instance at a time per test binary. Do not call
+// Start from parallel tests.
+package testcaddy
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	// every module a test Caddyfile may use
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+// Main sets XDG_CONFIG_HOME and XDG_DATA_HOME to a temporary directory for
+// the whole test binary; call it from TestMain.
+func Main(m interface{ Run() int }) int {
+	dir, err := os.MkdirTemp("", "caddy-idv-test-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
+	os.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
+	os.Setenv("HOME", dir) // anything else that looks for a home stays here too
+	code := m.Run()
+	_ = caddy.Stop()
+	os.RemoveAll(dir)
+	return code
+}
+
+// Instance is a running Caddy.
+type Instance struct {
+	t     testing.TB
+	Ports map[string]int
+	// Storage is the file_system storage root.
+	Storage string
+	// LogFile receives Caddy's logs when Options.LogFile is set.
+	LogFile string
+	// Config is the adapted JSON.
+	Config []byte
+}
+
+// Options adjust the global options block.
+type Options struct {
+	// Global is added inside the global options block.
+	Global string
+	// Debug turns on debug logging.
+	Debug bool
+	// LogFile sends every log (default logger) to a file in the test dir.
+	LogFile bool
+}
+
+var portRe = regexp.MustCompile(`@@([A-Za-z0-9_]+)@@`)
+
+// FreePort returns a TCP port free on loopback at the time of the call.
+func FreePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Start runs caddyfile (without a global options block: Start writes one).
+func Start(t testing.TB, caddyfile string, opts ...Options) *Instance {
+	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	in := &Instance{t: t, Ports: map[string]int{}, Storage: t.TempDir()}
+	body := portRe.ReplaceAllStringFunc(caddyfile, func(m string) string {
+		name := portRe.FindStringSubmatch(m)[1]
+		if _, ok := in.Ports[name]; !ok {
+			in.Ports[name] = FreePort(t)
+		}
+		return fmt.Sprint(in.Ports[name])
+	})
+	global := "{\n\tadmin off\n\tpersist_config off\n\tstorage file_system " + in.Storage + "\n\tgrace_period 1s\n"
+	if o.Debug {
+		global += "\tdebug\n"
+	}
+	if o.LogFile {
+		in.LogFile = filepath.Join(t.TempDir(), "caddy.log")
+		level := "INFO"
+		if o.Debug {
+			level = "DEBUG"
+		}
+		global += fmt.Sprintf("\tlog default {\n\t\toutput file %s\n\t\tlevel %s\n\t}\n", in.LogFile, level)
+	}
+	global += o.Global + "\n}\n"
+	// admin off and persist_config off cannot be combined; keep admin off.
+	global = strings.Replace(global, "\tpersist_config off\n", "", 1)
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(global+body), nil)
+	if err != nil {
+		t.Fatalf("adapting the test Caddyfile: %v\n%s", err, global+body)
+	}
+	for _, w := range warnings {
+		t.Logf("caddyfile warning: %s", w)
+	}
+	in.Config = cfg
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("loading the test config: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	for _, p := range in.Ports {
+		waitPort(t, p)
+	}
+	return in
+}
+
+// Reload loads a new Caddyfile into the running Caddy, keeping the ports.
+func (in *Instance) Reload(caddyfile string) error {
+	body := portRe.ReplaceAllStringFunc(caddyfile, func(m string) string {
+		return fmt.Sprint(in.Ports[portRe.FindStringSubmatch(m)[1]])
+	})
+	global := "{\n\tadmin off\n\tstorage file_system " + in.Storage + "\n\tgrace_period 1s\n}\n"
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(global+body), nil)
+	if err != nil {
+		return err
+	}
+	return caddy.Load(cfg, true)
+}
+
+func waitPort(t testing.TB, port int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("port %d did not open", port)
+}
+
+// URL returns http://127.0.0.1:<port of name><path>.
+func (in *Instance) URL(name, path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", in.Ports[name], path)
+}
+
+// Logs returns what was written to the log file so far.
+func (in *Instance) Logs() string {
+	b, _ := os.ReadFile(in.LogFile)
+	return string(b)
+}
+
+// Client is an HTTP client with a cookie jar (a browser's session) that
+// does not follow redirects.
+func Client() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// Do sends a request and returns the status, headers and body.
+func Do(t testing.TB, c *http.Client, method, url string, body io.Reader, header ...string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		if strings.EqualFold(header[i], "Host") {
+			req.Host = header[i+1]
+			continue
+		}
+		req.Header.Set(header[i], header[i+1])
+	}
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
