@@ -8,6 +8,9 @@ package caddyidv
 
 import (
 	_ "github.com/caddy-idv/caddy-idv/caddymodule"
+	_ "github.com/caddy-idv/caddy-idv/caddymodule/focalx"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/incode"
+	_ "github.com/caddy-idv/caddy-idv/caddymodule/redisstorage"
+	_ "github.com/caddy-idv/caddy-idv/caddymodule/regula"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )

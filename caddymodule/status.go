@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	gocache "github.com/patrickmn/go-cache"
 	"go.uber.org/zap"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
@@ -108,9 +109,40 @@ func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s = h.refresh(r, s)
 	provider.WriteJSON(w, http.StatusOK, viewOf(s))
 	return nil
 }
+
+// refresh asks a Refresher provider for news of a pending session, at most
+// once per provider.RefreshEvery per session and process.
+func (h *Handler) refresh(r *http.Request, s *session.Session) *session.Session {
+	rf, ok := h.provider.(provider.Refresher)
+	if !ok || s.Result != "" {
+		return s
+	}
+	key := h.namespace + "/" + s.UniqueID
+	if _, recent := refreshed.Get(key); recent {
+		return s
+	}
+	refreshed.Set(key, true, provider.RefreshEvery)
+	ev, err := rf.Refresh(r.Context(), s)
+	if err != nil {
+		h.logger.Warn("refreshing session status failed", zap.String("uniqueId", s.UniqueID), zap.String("error", redactErr(err)))
+		return s
+	}
+	if ev.Key == "" {
+		return s
+	}
+	ev.Ref = s.Ref
+	if ns, _, err := h.record(r.Context(), ev); err == nil {
+		return ns
+	}
+	return s
+}
+
+// refreshed remembers which sessions were refreshed recently.
+var refreshed = gocache.New(time.Minute, time.Minute)
 
 // serveSessionEvents streams the session's view as server-sent events: once
 // at once, then on every change. Changes made by this process arrive through
@@ -141,6 +173,7 @@ func (h *Handler) serveSessionEvents(w http.ResponseWriter, r *http.Request) err
 		if err != nil && !errors.Is(err, session.ErrExpired) {
 			return err
 		}
+		cur = h.refresh(r, cur)
 		if cur.UpdatedAt.Equal(last) {
 			return nil
 		}

@@ -129,3 +129,17 @@ func ParseBaseURL(field, raw string) (*url.URL, error) {
 	}
 	return u, nil
 }
+
+// Refresher is implemented by providers that can read a session's outcome
+// from the provider's API (useful where webhooks are not published or not
+// configured). The core calls it from GET <prefix>/session and the event
+// stream while the session has no result, at most once per RefreshEvery.
+type Refresher interface {
+	// Refresh returns the session's current state as an Event whose Key
+	// identifies that state (so an unchanged state is recorded once), or an
+	// Event with an empty Key when there is nothing new.
+	Refresh(ctx context.Context, s *session.Session) (Event, error)
+}
+
+// RefreshEvery bounds how often one session is refreshed from the provider.
+var RefreshEvery = 3 * time.Second

@@ -1,0 +1,2 @@
+// Package focalx is being written.
+package focalx

@@ -1,0 +1,2 @@
+// Package redisstorage is being written.
+package redisstorage

@@ -1,0 +1,2 @@
+// Package regula is being written.
+package regula
