@@ -139,9 +139,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.SessionQuota == nil {
 		h.SessionQuota = &Quota{}
 	}
-	if h.quota, err = h.SessionQuota.provision(h.namespace); err != nil {
+	quota, releaseQuota, err := h.SessionQuota.provision(h.namespace)
+	if err != nil {
 		return err
 	}
+	h.quota = quota
+	h.releases = append(h.releases, releaseQuota)
 	if h.WebhookAuth != nil {
 		if err := h.WebhookAuth.Provision(); err != nil {
 			return fmt.Errorf("webhook_auth: %w", err)

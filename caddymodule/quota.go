@@ -42,9 +42,11 @@ func (l *limiter) Destruct() error { l.clients.Flush(); return nil }
 
 var quotaPool = caddy.NewUsagePool()
 
-func (q *Quota) provision(namespace string) (*limiter, error) {
+// provision returns the limiter shared under this quota's key and the func
+// that releases it.
+func (q *Quota) provision(namespace string) (*limiter, func(), error) {
 	if q.Disabled {
-		return nil, nil
+		return nil, func() {}, nil
 	}
 	if q.Requests == 0 {
 		q.Requests = 10
@@ -53,7 +55,7 @@ func (q *Quota) provision(namespace string) (*limiter, error) {
 		q.Window = caddy.Duration(10 * time.Minute)
 	}
 	if q.Requests < 0 || q.Window < 0 {
-		return nil, fmt.Errorf("session_quota: requests and window must be positive")
+		return nil, nil, fmt.Errorf("session_quota: requests and window must be positive")
 	}
 	key := fmt.Sprintf("%s/%d/%d", namespace, q.Requests, q.Window)
 	v, _, err := quotaPool.LoadOrNew(key, func() (caddy.Destructor, error) {
@@ -64,9 +66,9 @@ func (q *Quota) provision(namespace string) (*limiter, error) {
 		}, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return v.(*limiter), nil
+	return v.(*limiter), func() { _, _ = quotaPool.Delete(key) }, nil
 }
 
 func (l *limiter) allow(client string, window time.Duration) time.Duration {

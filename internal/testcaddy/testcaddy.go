@@ -38,6 +38,9 @@ func Main(m interface{ Run() int }) int {
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	os.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
 	os.Setenv("HOME", dir) // anything else that looks for a home stays here too
+	// Caddy computes this path when its package initialises, before any
+	// environment change here can take effect.
+	caddy.ConfigAutosavePath = filepath.Join(dir, "config", "caddy", "autosave.json")
 	code := m.Run()
 	_ = caddy.Stop()
 	os.RemoveAll(dir)
@@ -85,7 +88,18 @@ func Start(t testing.TB, caddyfile string, opts ...Options) *Instance {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	in := &Instance{t: t, Ports: map[string]int{}, Storage: t.TempDir()}
+	storage, err := os.MkdirTemp("", "caddy-idv-storage-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Removed after Caddy stops; a webhook delivery still in flight at the
+	// end of a test may write a moment later, so removal retries.
+	t.Cleanup(func() {
+		for i := 0; i < 20 && os.RemoveAll(storage) != nil; i++ {
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	in := &Instance{t: t, Ports: map[string]int{}, Storage: storage}
 	body := portRe.ReplaceAllStringFunc(caddyfile, func(m string) string {
 		name := portRe.FindStringSubmatch(m)[1]
 		if _, ok := in.Ports[name]; !ok {
@@ -113,7 +127,9 @@ func Start(t testing.TB, caddyfile string, opts ...Options) *Instance {
 		t.Fatalf("adapting the test Caddyfile: %v\n%s", err, global+body)
 	}
 	for _, w := range warnings {
-		t.Logf("caddyfile warning: %s", w)
+		if !strings.Contains(w.Message, "not formatted") {
+			t.Logf("caddyfile warning: %s", w)
+		}
 	}
 	in.Config = cfg
 	if err := caddy.Load(cfg, true); err != nil {

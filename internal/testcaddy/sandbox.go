@@ -1,0 +1,89 @@
+package testcaddy
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// JSON decodes body into a map, failing the test when it is not JSON.
+func JSON(t testing.TB, body string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatalf("not a JSON object: %v\n%s", err, body)
+	}
+	return m
+}
+
+// Calls reads the sandbox's call counters at base (http://host:port).
+func Calls(t testing.TB, base string) map[string]int {
+	t.Helper()
+	_, _, body := Do(t, http.DefaultClient, "GET", base+"/__sandbox/calls", nil)
+	var out struct {
+		Calls map[string]int `json:"calls"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatalf("sandbox calls: %v: %s", err, body)
+	}
+	return out.Calls
+}
+
+// CountCalls sums the counters whose key contains every part.
+func CountCalls(calls map[string]int, parts ...string) int {
+	n := 0
+	for k, v := range calls {
+		ok := true
+		for _, p := range parts {
+			if !strings.Contains(k, p) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			n += v
+		}
+	}
+	return n
+}
+
+// SandboxRequest is one entry of the sandbox's request log.
+type SandboxRequest struct {
+	Provider  string `json:"provider"`
+	Method    string `json:"method"`
+	Path      string `json:"path"`
+	Host      string `json:"host"`
+	APIKey    bool   `json:"api_key"`
+	Executive bool   `json:"executive"`
+}
+
+// Requests reads the sandbox's request log.
+func Requests(t testing.TB, base string) []SandboxRequest {
+	t.Helper()
+	_, _, body := Do(t, http.DefaultClient, "GET", base+"/__sandbox/requests", nil)
+	var out struct {
+		Requests []SandboxRequest `json:"requests"`
+	}
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		t.Fatalf("sandbox requests: %v: %s", err, body)
+	}
+	return out.Requests
+}
+
+// Reset zeroes the sandbox's counters and clears its faults.
+func Reset(t testing.TB, base string) {
+	t.Helper()
+	if s, _, b := Do(t, http.DefaultClient, "POST", base+"/__sandbox/reset", nil); s != http.StatusOK {
+		t.Fatalf("sandbox reset: %d %s", s, b)
+	}
+}
+
+// Fault adds a fault rule to the sandbox (see sandbox.Fault).
+func Fault(t testing.TB, base string, rule map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(rule)
+	if s, _, body := Do(t, http.DefaultClient, "POST", base+"/__sandbox/faults", strings.NewReader(string(b))); s != http.StatusOK {
+		t.Fatalf("sandbox fault: %d %s", s, body)
+	}
+}
