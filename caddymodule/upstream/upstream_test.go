@@ -86,7 +86,10 @@ func TestClientErrorMapping(t *testing.T) {
 
 func TestRequestsStayOnBase(t *testing.T) {
 	var path, host string
-	c, _ := client(t, func(w http.ResponseWriter, r *http.Request) { path, host = r.URL.RawPath+"|"+r.URL.Path, r.Host; _, _ = w.Write([]byte(`{}`)) })
+	c, _ := client(t, func(w http.ResponseWriter, r *http.Request) {
+		path, host = r.URL.RawPath+"|"+r.URL.Path, r.Host
+		_, _ = w.Write([]byte(`{}`))
+	})
 	_, _ = c.Do(context.Background(), Request{Method: "GET", Path: "/omni/get/score", Query: url.Values{"id": {"../x?y#z"}}}, nil)
 	if path != "|/omni/get/score" || host != c.Base.Host {
 		t.Fatalf("sent to %s %s", host, path)

@@ -1,2 +1,0 @@
-// Package focalx is being written.
-package focalx

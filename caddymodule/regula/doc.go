@@ -1,2 +1,0 @@
-// Package regula is being written.
-package regula
