@@ -212,3 +212,20 @@ func Do(t testing.TB, c *http.Client, method, url string, body io.Reader, header
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, string(b)
 }
+
+// LoadError adapts and loads caddyfile, expecting it to fail, and returns
+// the error (nil if it loaded, in which case Caddy is stopped again).
+func LoadError(t testing.TB, caddyfile string) error {
+	t.Helper()
+	body := portRe.ReplaceAllStringFunc(caddyfile, func(string) string { return fmt.Sprint(FreePort(t)) })
+	global := "{\n\tadmin off\n\tstorage file_system " + t.TempDir() + "\n}\n"
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(global+body), nil)
+	if err != nil {
+		return err
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		return err
+	}
+	_ = caddy.Stop()
+	return nil
+}

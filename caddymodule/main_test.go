@@ -1,0 +1,11 @@
+package caddymodule_test
+
+import (
+	"os"
+	"testing"
+
+	_ "github.com/caddy-idv/caddy-idv"
+	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
+)
+
+func TestMain(m *testing.M) { os.Exit(testcaddy.Main(m)) }

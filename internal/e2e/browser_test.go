@@ -1,0 +1,284 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
+)
+
+// chromiumPath is Debian's chromium (apt-get install chromium).
+const chromiumPath = "/usr/bin/chromium"
+
+// stepTimeout bounds each wait of the browser test. It is a ceiling for a
+// stuck run, not an expected duration.
+const stepTimeout = 30 * time.Second
+
+// TestDemoInBrowser drives the demo app in a real browser against the
+// shipped Caddyfile: start a verification, leave it, come back and resume the
+// same one, pass it on the sandbox's hosted page and see "verified" pushed to
+// the page; then start a new one (the first is finished), fail it and see
+// "not verified".
+func TestDemoInBrowser(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		msg := fmt.Sprintf("%s is missing (%v): install it with `apt-get update && apt-get install -y chromium`", chromiumPath, err)
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set and the browser test cannot run: %s", msg)
+		}
+		t.Skipf("\n\n*** SKIPPING THE BROWSER TEST: %s ***\n\n", msg)
+	}
+
+	in := testcaddy.Start(t, rootCaddyfile(t), testcaddy.Options{LogFile: true})
+	dumpLogs(t, in)
+	// One host for the whole run: the session cookie belongs to it.
+	site := fmt.Sprintf("http://localhost:%d", in.Ports["site"])
+	sandboxFlow := in.URL("sandbox", "/incode/flow/")
+
+	b := startBrowser(t)
+
+	b.open(site + "/")
+	b.waitText("result", "not started")
+
+	// Start, then leave the hosted page without finishing.
+	b.click("verify")
+	b.waitVisible("outcome-pass")
+	firstFlow := b.location()
+	if !strings.HasPrefix(firstFlow, sandboxFlow) {
+		b.fatalf("the button led to %s, want the sandbox's hosted page %s…", firstFlow, sandboxFlow)
+	}
+	b.open(site + "/")
+	b.waitText("result", "pending")
+	b.waitTextMatch("events", regexp.MustCompile(`^No events yet\.$`))
+
+	// Pending: the button resumes the same verification.
+	b.click("verify")
+	b.waitVisible("outcome-pass")
+	if loc := b.location(); loc != firstFlow {
+		b.fatalf("a pending verification was not resumed: went to %s, first went to %s", loc, firstFlow)
+	}
+	b.click("outcome-pass")
+	b.click("submit")
+	b.waitVisible("verify") // back on the demo
+	b.waitText("result", "verified")
+	b.waitText("score", "OK")
+	b.waitTextMatch("events", regexp.MustCompile(`\d.*ONBOARDING_FINISHED`)) // a timestamp, then the status
+	if loc := b.location(); loc != site+"/" {
+		b.fatalf("after the return the address is %s, want %s (the demo drops ?returned=1)", loc, site+"/")
+	}
+	b.checkNoToken()
+
+	// Finished: the button starts a new verification.
+	b.click("verify")
+	b.waitVisible("outcome-fail")
+	secondFlow := b.location()
+	if secondFlow == firstFlow || !strings.HasPrefix(secondFlow, sandboxFlow) {
+		b.fatalf("a finished verification did not start a new one: went to %s (first: %s)", secondFlow, firstFlow)
+	}
+	b.click("outcome-fail")
+	b.click("submit")
+	b.waitVisible("verify")
+	b.waitText("result", "not verified")
+	b.waitText("score", "FAIL")
+	b.checkNoToken()
+
+	checkCalls(t, in, 2)
+}
+
+// browser is a chromedp tab with the test's helpers. Every failing helper
+// takes a full-page screenshot first.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu      sync.Mutex
+	console []string
+}
+
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
+	profile := t.TempDir() // made before the browser, so removed after it
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless,
+		chromedp.NoSandbox, // CI runs as root
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1024, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf), chromedp.WithErrorf(t.Logf))
+	b := &browser{t: t, ctx: ctx}
+	var stopConsole sync.WaitGroup
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc() // waits for the browser to exit
+		stopConsole.Wait()
+	})
+	// Start the browser with a context that has no deadline: it lives as
+	// long as that context.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", chromiumPath, err)
+	}
+	messages := chromedp.Console(ctx)
+	stopConsole.Go(func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.console = append(b.console, m.String())
+			b.mu.Unlock()
+		}
+	})
+	// Registered after the browser's cleanup, so it runs before it.
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.screenshot()
+			b.mu.Lock()
+			if len(b.console) > 0 {
+				t.Logf("browser console:\n%s", strings.Join(b.console, "\n"))
+			}
+			b.mu.Unlock()
+		}
+	})
+	return b
+}
+
+// screenshot saves a full-page PNG under $E2E_ARTIFACTS (or a temporary
+// directory) and logs its path. It runs once per test.
+func (b *browser) screenshot() {
+	t := b.t
+	dir := os.Getenv("E2E_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("screenshot: %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("screenshot: %v", err)
+		return
+	}
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + ".png"
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Logf("screenshot: %v", err)
+		return
+	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	t.Logf("screenshot of %s at failure: %s", loc, path)
+}
+
+func (b *browser) fatalf(format string, args ...any) {
+	b.t.Helper()
+	b.t.Fatalf(format, args...) // the cleanup takes the screenshot
+}
+
+// do runs steps with a step timeout.
+func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.fatalf("%s: %v", what, err)
+	}
+}
+
+func (b *browser) open(url string) {
+	b.t.Helper()
+	b.do("open "+url, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.ID("verify")))
+}
+
+func (b *browser) click(id string) {
+	b.t.Helper()
+	b.do("click #"+id, chromedp.Click(chromedp.ID(id)))
+}
+
+func (b *browser) waitVisible(id string) {
+	b.t.Helper()
+	b.do("wait for #"+id, chromedp.WaitVisible(chromedp.ID(id)))
+}
+
+func (b *browser) location() string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		b.fatalf("reading the location: %v", err)
+	}
+	return loc
+}
+
+// waitText waits until the element's whole text is exactly want ("verified"
+// must not match "not verified").
+func (b *browser) waitText(id, want string) {
+	b.t.Helper()
+	b.waitTextFunc(id, fmt.Sprintf("%q", want), func(s string) bool { return s == want })
+}
+
+func (b *browser) waitTextMatch(id string, re *regexp.Regexp) {
+	b.t.Helper()
+	b.waitTextFunc(id, re.String(), re.MatchString)
+}
+
+// waitTextFunc reads the element's text until ok accepts it. It reads again
+// on its own instead of polling in the page, so it survives navigations.
+func (b *browser) waitTextFunc(id, want string, ok func(string) bool) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	last, lastErr := "", error(nil)
+	for {
+		// A short timeout per read: the element can be missing while a
+		// page loads.
+		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+		text, err := chromedp.Run(rctx, chromedp.TextContent(chromedp.ID(id)))
+		rcancel()
+		if err == nil {
+			text = strings.TrimSpace(text)
+			if ok(text) {
+				return
+			}
+			last = text
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			b.fatalf("#%s: waited for text %s; last text %q (last error: %v)", id, want, last, lastErr)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// checkNoToken asserts the page shows no session credential.
+func (b *browser) checkNoToken() {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	if err != nil {
+		b.fatalf("reading the page: %v", err)
+	}
+	// The sandbox's tokens are JWTs: three base64url parts.
+	if jwt := regexp.MustCompile(`eyJ[\w-]+\.[\w-]+\.[\w-]+`).FindString(text); jwt != "" {
+		b.fatalf("the page shows a token: %.20s…", jwt)
+	}
+}
