@@ -96,7 +96,7 @@ func TestWebhooksFailClosed(t *testing.T) {
 func TestWebhookAuthMethods(t *testing.T) {
 	for _, tc := range []struct {
 		name, option string
-		ok, bad     []string // headers
+		ok, bad      []string // headers
 	}{
 		{"header", "webhook_auth header X-Webhook-Secret s3cret", []string{"X-Webhook-Secret", "s3cret"}, []string{"X-Webhook-Secret", "S3cret"}},
 		{"basic", "webhook_auth basic incode pw", []string{"Authorization", "Basic aW5jb2RlOnB3"}, []string{"Authorization", "Basic aW5jb2RlOnB4"}},
@@ -184,7 +184,7 @@ func TestCrossSiteSessionCreationRefused(t *testing.T) {
 		{[]string{"Origin", "http://" + host, "Sec-Fetch-Site", "same-origin"}, 200},
 		{[]string{"Origin", "https://app.example.com", "Sec-Fetch-Site", "cross-site"}, 200},
 		{[]string{"Sec-Fetch-Site", "none"}, 200}, // typed in the address bar
-		{nil, 200},                                // not a browser
+		{nil, 200}, // not a browser
 	} {
 		for _, route := range []string{"/api/start?new=1", "/api/onboarding-url?new=1"} {
 			status, _, m := do(t, testcaddy.Client(), "GET", site+route, "", tc.hdr...)
