@@ -95,7 +95,7 @@ const MaxBody = 1 << 20
 
 // Provision sets up the handler.
 func (h *Handler) Provision(ctx caddy.Context) error {
-	h.logger = ctx.Logger()
+	h.logger = withRedaction(ctx.Logger())
 	if h.Prefix == "" {
 		h.Prefix = "/api"
 	}
@@ -184,9 +184,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		AllowCreate:       h.allowCreate,
 		CheckRedirect:     h.checkRedirect,
 		Record:            h.record,
+		Redact:            RegisterSecret,
 	}
 	if err := p.ProvisionIDV(ctx, h.host); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
+	}
+	for _, s := range p.Secrets() {
+		RegisterSecret(s)
+	}
+	if h.WebhookAuth != nil {
+		for _, s := range h.WebhookAuth.Secrets() {
+			RegisterSecret(s)
+		}
 	}
 
 	h.exact = map[string]*provider.Route{}

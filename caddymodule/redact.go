@@ -1,16 +1,119 @@
 package caddymodule
 
 import (
+	"fmt"
 	"regexp"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // jwtLike matches anything shaped like a JWT (or a JWS in general): provider
 // tokens and executive tokens are JWTs, and none belongs in a log line.
 var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`)
 
-// redactErr renders an error cause for a log line with token-shaped strings
-// removed. Provider-configured secrets never reach errors: the upstream
-// client logs error classes only.
-func redactErr(err error) string {
-	return jwtLike.ReplaceAllString(err.Error(), "[REDACTED]")
+// Redacted replaces a secret in log output.
+const Redacted = "[REDACTED]"
+
+// secrets is the process-wide registry of strings never to log: every
+// configured secret and every credential the sidecar obtains. Process-wide,
+// because a secret registered under one configuration must stay redacted in
+// lines logged while the next one starts.
+var secrets = struct {
+	sync.RWMutex
+	set      map[string]struct{}
+	replacer *strings.Replacer
+}{set: map[string]struct{}{}}
+
+// minSecret is the shortest string registered: shorter ones would redact
+// ordinary words.
+const minSecret = 6
+
+// RegisterSecret adds s to the redactor.
+func RegisterSecret(s string) {
+	if len(s) < minSecret {
+		return
+	}
+	secrets.Lock()
+	defer secrets.Unlock()
+	if _, ok := secrets.set[s]; ok {
+		return
+	}
+	secrets.set[s] = struct{}{}
+	pairs := make([]string, 0, 2*len(secrets.set))
+	for k := range secrets.set {
+		pairs = append(pairs, k, Redacted)
+	}
+	secrets.replacer = strings.NewReplacer(pairs...)
+}
+
+// Redact returns s with registered secrets and JWT-shaped strings removed.
+func Redact(s string) string {
+	secrets.RLock()
+	r := secrets.replacer
+	secrets.RUnlock()
+	if r != nil {
+		s = r.Replace(s)
+	}
+	if strings.Contains(s, "eyJ") {
+		s = jwtLike.ReplaceAllString(s, Redacted)
+	}
+	return s
+}
+
+// redactErr renders an error cause for a log line.
+func redactErr(err error) string { return Redact(err.Error()) }
+
+// redactingCore wraps a zapcore.Core so that every message and string-like
+// field passes through Redact.
+type redactingCore struct{ zapcore.Core }
+
+// withRedaction returns logger whose output is redacted.
+func withRedaction(logger *zap.Logger) *zap.Logger {
+	return logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return redactingCore{c} }))
+}
+
+func (c redactingCore) With(fields []zapcore.Field) zapcore.Core {
+	return redactingCore{c.Core.With(redactFields(fields))}
+}
+
+func (c redactingCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(ent.Level) {
+		return ce.AddCore(ent, c)
+	}
+	return ce
+}
+
+func (c redactingCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
+	ent.Message = Redact(ent.Message)
+	return c.Core.Write(ent, redactFields(fields))
+}
+
+func redactFields(fields []zapcore.Field) []zapcore.Field {
+	out := make([]zapcore.Field, len(fields))
+	for i, f := range fields {
+		switch f.Type {
+		case zapcore.StringType:
+			f.String = Redact(f.String)
+		case zapcore.ErrorType:
+			if err, ok := f.Interface.(error); ok {
+				f = zap.String(f.Key, Redact(err.Error()))
+			}
+		case zapcore.StringerType, zapcore.ReflectType, zapcore.ByteStringType:
+			f = zap.String(f.Key, Redact(fmt.Sprint(fieldValue(f))))
+		}
+		out[i] = f
+	}
+	return out
+}
+
+func fieldValue(f zapcore.Field) any {
+	if f.Type == zapcore.ByteStringType {
+		if b, ok := f.Interface.([]byte); ok {
+			return string(b)
+		}
+	}
+	return f.Interface
 }

@@ -66,6 +66,9 @@ func (p *Incode) login(ctx context.Context) (string, time.Time, error) {
 	if out.Token == "" {
 		return "", time.Time{}, upstream.ErrMalformed
 	}
+	if p.host.Redact != nil {
+		p.host.Redact(out.Token)
+	}
 	exp, ok := jwtExpiry(out.Token)
 	if !ok {
 		exp = p.host.Now().Add(24 * time.Hour)

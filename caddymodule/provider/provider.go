@@ -117,6 +117,9 @@ type Host struct {
 	// Record stores a provider event on the session it belongs to. It
 	// reports whether the event was new (a retried delivery is not).
 	Record func(ctx context.Context, ev Event) (s *session.Session, isNew bool, err error)
+	// Redact registers a credential the provider obtained (an executive
+	// token, say) so that it never appears in a log line.
+	Redact func(secret string)
 	// Observe is called for every provider call (metrics).
 	Observe func(op string, status int, d time.Duration)
 }
