@@ -30,8 +30,8 @@ var ErrBadPath = errors.New("path is not allowed")
 // (e.g. "get/score" for /api/omni/get/score) and returns it unchanged when
 // it is safe to append to the provider's root, or ErrBadPath. It refuses
 // rather than repairs: dot segments, empty segments, backslashes, control
-// characters, fragments, and percent-encodings of '/', '\', '.', '%' or
-// control characters.
+// characters, fragments, ';' (a Java upstream may read "..;" as ".."), and
+// percent-encodings of '/', '\\', '.', '%', ';', '#', '?' or control characters.
 func Clean(suffix string) (string, error) {
 	if suffix == "" || len(suffix) > MaxPathLen || suffix[0] == '/' {
 		return "", ErrBadPath
@@ -44,12 +44,12 @@ func Clean(suffix string) (string, error) {
 				return "", ErrBadPath
 			}
 			v := unhex(suffix[i+1])<<4 | unhex(suffix[i+2])
-			if v == '/' || v == '\\' || v == '.' || v == '%' || v < 0x20 || v >= 0x7f {
+			if v == '/' || v == '\\' || v == '.' || v == '%' || v == ';' || v == '#' || v == '?' || v < 0x20 || v >= 0x7f {
 				return "", ErrBadPath
 			}
 			i += 2
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("-._~/!$&'()*+,;=:@", c) >= 0:
+		case strings.IndexByte("-._~/!$&'()*+,=:@", c) >= 0:
 		default: // '\\', '#', '?', space, controls, non-ASCII
 			return "", ErrBadPath
 		}

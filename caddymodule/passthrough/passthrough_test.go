@@ -19,7 +19,7 @@ var hostile = []string{
 	"", "/", "//evil.example/x", "/evil.example", "..", ".", "../", "../admin", "a/../../x", "a/./b", "a//b", "a/",
 	"%2e%2e/x", "%2E%2E/x", ".%2e/x", "%2e./x", "a/%2e%2e/%2e%2e/x", "a%2fb", "a%2Fb", "..%2fadmin", "a%5cb", "a%5C..%5Cb",
 	"a\\b", "..\\..\\x", "a%00b", "a%0d%0ab", "a\r\nb", "a\nb", "a#frag", "a?x=1", "a b", "a%25%32%65", "a%252e",
-	"a%", "a%2", "a%zz", "\u00e9", "a%c0%ae%c0%ae/x", "a%ff", "@evil.example/x", strings.Repeat("a/", MaxPathLen),
+	"a%", "a%2", "a%zz", "..;/x", "a/..;/b", "a;b", "a%3bb", "%3B..", "a%23b", "a%3Fb", "\u00e9", "a%c0%ae%c0%ae/x", "a%ff", "@evil.example/x", strings.Repeat("a/", MaxPathLen),
 }
 
 func TestCleanRefuses(t *testing.T) {
