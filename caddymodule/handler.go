@@ -64,19 +64,18 @@ type Handler struct {
 	// instances of one site in a cluster share their sessions.
 	StorageNamespace string `json:"storage_namespace,omitempty"`
 
-	provider   provider.Provider
-	host       *provider.Host
-	exact      map[string]*provider.Route
-	subtrees   []*provider.Route
-	logger     *zap.Logger
-	store      session.Store
-	namespace  string
-	quota      *limiter
-	releases   []func()
-	cors       map[string]bool
-	redirects  map[string]bool
-	transport  *http.Transport
-	webhookTok string
+	provider  provider.Provider
+	host      *provider.Host
+	exact     map[string]*provider.Route
+	subtrees  []*provider.Route
+	logger    *zap.Logger
+	store     session.Store
+	namespace string
+	quota     *limiter
+	releases  []func()
+	cors      map[string]bool
+	redirects map[string]bool
+	transport *http.Transport
 }
 
 // CaddyModule returns the Caddy module information.

@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -200,13 +199,4 @@ func (h *Handler) record(ctx context.Context, ev provider.Event) (*session.Sessi
 		notify(h.namespace, s.UniqueID)
 	}
 	return s, isNew, nil
-}
-
-// sessionError maps a store error to the client's answer.
-func sessionError(err error) error {
-	switch {
-	case errors.Is(err, session.ErrMalformedID), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrExpired):
-		return provider.Errorf(http.StatusBadRequest, "%v", err)
-	}
-	return err
 }
