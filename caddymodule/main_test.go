@@ -4,7 +4,8 @@ import (
 	"os"
 	"testing"
 
-	_ "github.com/caddy-idv/caddy-idv"
+	_ "github.com/caddy-idv/caddy-idv/caddymodule/incode"
+	_ "github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
 )
 

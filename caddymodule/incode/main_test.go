@@ -4,7 +4,8 @@ import (
 	"os"
 	"testing"
 
-	_ "github.com/caddy-idv/caddy-idv" // the idv handler, providers and sandbox
+	_ "github.com/caddy-idv/caddy-idv/caddymodule"        // the idv handler
+	_ "github.com/caddy-idv/caddy-idv/caddymodule/sandbox" // idv_sandbox
 
 	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
 )

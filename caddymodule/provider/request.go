@@ -45,6 +45,9 @@ func DecodeJSON(r *http.Request, v any, required bool) error {
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "" {
+			return Errorf(http.StatusBadRequest, "malformed JSON: the body must be a JSON object")
+		}
 		if errors.As(err, &te) {
 			return Errorf(http.StatusBadRequest, "malformed JSON: field %q must be a %s", te.Field, te.Type.String())
 		}
