@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	_ "github.com/caddy-idv/caddy-idv/caddymodule"        // the idv handler
+	_ "github.com/caddy-idv/caddy-idv/caddymodule"         // the idv handler
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/sandbox" // idv_sandbox
 
 	"github.com/caddy-idv/caddy-idv/internal/testcaddy"

@@ -524,9 +524,54 @@ func TestUpstreamFailures(t *testing.T) {
 	testcaddy.Fault(t, e.sb(), map[string]any{"provider": "incode", "op": "omni/start", "malformed": true, "times": 1})
 	status, m = e.get(testcaddy.Client(), "/start")
 	wantError(t, status, m, 502, "malformed")
+	if n := e.calls("omni/start"); n != 3 {
+		t.Fatalf("omni/start calls = %d, want 3", n)
+	}
+	testcaddy.Fault(t, e.sb(), map[string]any{"provider": "incode", "op": "omni/start", "reset": true, "times": 1})
+	status, m = e.get(testcaddy.Client(), "/start")
+	wantError(t, status, m, 502, "upstream unreachable")
+	// Rate limited with a Retry-After longer than worth holding the request:
+	// passed on as a 429 with the provider's Retry-After.
+	testcaddy.Fault(t, e.sb(), map[string]any{"provider": "incode", "op": "omni/start", "status": 429, "retry_after": 30, "times": 1})
+	status, hdr, body := testcaddy.Do(t, testcaddy.Client(), "GET", e.api("/start"), nil)
+	m = testcaddy.JSON(t, body)
+	wantError(t, status, m, 429, "rate limiting")
+	if hdr.Get("Retry-After") != "30" {
+		t.Fatalf("Retry-After %q, want 30", hdr.Get("Retry-After"))
+	}
+	if n := e.calls("omni/start"); n != 5 {
+		t.Fatalf("%d omni/start calls for 5 failed /start requests: a session-creating call was retried", n)
+	}
 	// And it recovers.
 	status, m = e.get(testcaddy.Client(), "/start")
 	wantStatus(t, status, m, 200)
+	if n := e.calls("omni/start"); n != 6 {
+		t.Fatalf("omni/start calls = %d, want 6", n)
+	}
+}
+
+// TestIdempotentCallsRetried: a GET made with the session token survives a
+// reset and honours a short Retry-After, each with exactly one retry.
+func TestIdempotentCallsRetried(t *testing.T) {
+	e := start(t, "", "")
+	c := testcaddy.Client()
+	e.get(c, "/start")
+	for _, fault := range []map[string]any{
+		{"provider": "incode", "op": "0/omni/onboarding-url", "reset": true, "times": 1},
+		{"provider": "incode", "op": "0/omni/onboarding-url", "status": 503, "times": 1},
+		{"provider": "incode", "op": "0/omni/onboarding-url", "status": 429, "retry_after": 1, "times": 1},
+	} {
+		testcaddy.Reset(t, e.sb())
+		testcaddy.Fault(t, e.sb(), fault)
+		status, m := e.get(testcaddy.Client(), "/onboarding-url")
+		wantStatus(t, status, m, 200)
+		if n := e.calls("0/omni/onboarding-url"); n != 2 {
+			t.Fatalf("%v: %d onboarding-url calls, want 2 (one retry)", fault, n)
+		}
+		if n := e.calls("omni/start"); n != 1 {
+			t.Fatalf("%v: %d omni/start calls, want 1", fault, n)
+		}
+	}
 }
 
 func TestRoutingErrors(t *testing.T) {
