@@ -76,6 +76,7 @@ type Handler struct {
 	cors      map[string]bool
 	redirects map[string]bool
 	transport *http.Transport
+	name      string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -121,6 +122,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.provider = p
 	name := string(mod.(caddy.Module).CaddyModule().ID.Name())
+	h.name = name
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("idv: registering metrics: %w", err)
+	}
 
 	h.namespace = h.StorageNamespace
 	if h.namespace == "" {
@@ -166,6 +171,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	cacheKey := name + "\x00" + h.namespace
 	tokens, release := tokencache.Shared(cacheKey)
 	tokens.FetchTimeout = time.Duration(h.Timeout)
+	tokens.SetObserver(func(ev string) { countEvent(metrics.tokenCache, name, ev) })
 	h.releases = append(h.releases, release)
 
 	h.host = &provider.Host{
@@ -184,6 +190,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		CheckRedirect:     h.checkRedirect,
 		Record:            h.record,
 		Redact:            RegisterSecret,
+		Observe:           func(op string, status int, d time.Duration) { observeCall(name, op, status, d) },
+		Count:             func(kind, outcome string) { h.count(kind, outcome) },
 	}
 	if err := p.ProvisionIDV(ctx, h.host); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -213,6 +221,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger.Info("idv handler ready", zap.String("provider", name), zap.String("prefix", h.Prefix),
 		zap.String("storage_namespace", h.namespace), zap.Int("routes", len(routes)))
 	return nil
+}
+
+// count records a session or webhook event in the metrics.
+func (h *Handler) count(kind, outcome string) {
+	switch kind {
+	case provider.CountSessions:
+		countEvent(metrics.sessions, h.name, outcome)
+	case provider.CountWebhooks:
+		countEvent(metrics.webhooks, h.name, outcome)
+	}
 }
 
 // noRedirects keeps provider calls on the configured host: a redirect to

@@ -197,6 +197,8 @@ func (h *Handler) record(ctx context.Context, ev provider.Event) (*session.Sessi
 	}
 	if isNew {
 		notify(h.namespace, s.UniqueID)
+	} else {
+		h.count(provider.CountWebhooks, "deduplicated")
 	}
 	return s, isNew, nil
 }

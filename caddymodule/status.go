@@ -28,14 +28,17 @@ func (h *Handler) coreRoutes() []provider.Route {
 // authenticateWebhook fails closed: no configured method means 403.
 func (h *Handler) authenticateWebhook(r *http.Request) error {
 	if h.WebhookAuth == nil {
+		h.count(provider.CountWebhooks, "rejected")
 		h.logger.Warn("webhook refused: no webhook_auth is configured (use webhook_auth none to accept unauthenticated webhooks)",
 			zap.String("path", r.URL.Path))
 		return provider.Errorf(http.StatusForbidden, "webhooks are disabled: no webhook_auth is configured")
 	}
 	if err := h.WebhookAuth.Check(r); err != nil {
+		h.count(provider.CountWebhooks, "rejected")
 		h.logger.Info("webhook refused: wrong or missing credentials", zap.String("path", r.URL.Path), zap.String("method", h.WebhookAuth.Method))
 		return provider.Errorf(http.StatusUnauthorized, "webhook credentials are missing or wrong")
 	}
+	h.count(provider.CountWebhooks, "received")
 	return nil
 }
 

@@ -101,6 +101,7 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request) (*session.
 	q := r.URL.Query()
 	if q.Get("new") != "1" {
 		if s := p.host.SessionFromCookie(r); s != nil && s.Provider == "incode" {
+			p.count(provider.CountSessions, "resumed")
 			return s, nil
 		}
 	}
@@ -146,6 +147,7 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request) (*session.
 	if err := p.host.Sessions.Create(context.WithoutCancel(r.Context()), s); err != nil {
 		return nil, err
 	}
+	p.count(provider.CountSessions, "started")
 	p.host.Logger.Info("session started", zap.String("uniqueId", s.UniqueID), zap.String("interviewId", s.Ref))
 	return s, nil
 }
@@ -157,6 +159,7 @@ func (p *Incode) serveStart(w http.ResponseWriter, r *http.Request) error {
 		if s, err = p.host.Sessions.Load(r.Context(), id); err != nil {
 			return sessionError(err)
 		}
+		p.count(provider.CountSessions, "resumed")
 	} else {
 		var err error
 		if s, err = p.startSession(w, r); err != nil {
@@ -166,6 +169,12 @@ func (p *Incode) serveStart(w http.ResponseWriter, r *http.Request) error {
 	p.host.BindSession(w, r, s)
 	provider.WriteJSON(w, http.StatusOK, map[string]string{"token": s.Token, "uniqueId": s.UniqueID})
 	return nil
+}
+
+func (p *Incode) count(kind, outcome string) {
+	if p.host.Count != nil {
+		p.host.Count(kind, outcome)
+	}
 }
 
 func sessionError(err error) error {

@@ -71,6 +71,7 @@ func (p *Incode) handleNotification(ctx context.Context, n notification, known *
 	key := n.InterviewID + ":" + n.OnboardingStatus
 	stored, lerr := p.host.Sessions.LoadByRef(ctx, n.InterviewID)
 	if lerr == nil && stored.HasEvent(key) {
+		p.count(provider.CountWebhooks, "deduplicated")
 		return stored.Score, true, nil
 	}
 	ev := provider.Event{Ref: n.InterviewID, Key: key, Status: n.OnboardingStatus}

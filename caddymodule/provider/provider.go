@@ -122,7 +122,18 @@ type Host struct {
 	Redact func(secret string)
 	// Observe is called for every provider call (metrics).
 	Observe func(op string, status int, d time.Duration)
+	// Count records an event in the metrics: kind CountSessions with
+	// outcome "started" or "resumed"; kind CountWebhooks with "received",
+	// "rejected" or "deduplicated" (the core counts the webhook outcomes it
+	// sees itself).
+	Count func(kind, outcome string)
 }
+
+// Metric kinds for Host.Count.
+const (
+	CountSessions = "sessions"
+	CountWebhooks = "webhooks"
+)
 
 // ParseBaseURL parses an http(s) base URL from the configuration.
 func ParseBaseURL(field, raw string) (*url.URL, error) {

@@ -19,7 +19,9 @@ import (
 // Fetcher obtains a fresh token and the time it expires.
 type Fetcher func(ctx context.Context) (token string, expiresAt time.Time, err error)
 
-// Stats are counters of what the cache did; all fields are cumulative.
+// Stats are counters of what the cache did; all fields are cumulative. Each
+// Get counts once: a hit, a miss (it fetched), a refresh (it fetched in place
+// of a token about to expire) or coalesced (it waited for another's fetch).
 type Stats struct {
 	Hits, Misses, Refreshes, Coalesced, Fetches, Errors uint64
 }
@@ -86,15 +88,16 @@ func (c *Cache) Get(ctx context.Context, key string, fetch Fetcher) (string, err
 		c.emit("hit")
 		return v.(entry).token, nil
 	}
-	if ok { // still valid but inside its margin: fetch a new one
-
-		c.refreshes.Add(1)
-		c.emit("refresh")
-	} else {
-		c.misses.Add(1)
-		c.emit("miss")
-	}
+	stale := ok // still valid but inside its margin: fetch a new one
+	ran, fetched := false, false // set only if this caller's flight is the one that runs
 	ch := c.sf.DoChan(key, func() (any, error) {
+		ran = true
+		// A flight that finished between our cache read and DoChan has
+		// cached a fresh token: use it rather than fetch twice.
+		if v, ok := c.c.Get(key); ok && c.now().Before(v.(entry).refreshAt) {
+			return v.(entry).token, nil
+		}
+		fetched = true
 		c.fetches.Add(1)
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.FetchTimeout)
 		defer cancel()
@@ -108,8 +111,18 @@ func (c *Cache) Get(ctx context.Context, key string, fetch Fetcher) (string, err
 		return tok, nil
 	})
 	select {
-	case res := <-ch:
-		if res.Shared {
+	case res := <-ch: // receiving orders the write of ran before this read
+		switch {
+		case ran && !fetched:
+			c.hits.Add(1)
+			c.emit("hit")
+		case ran && stale:
+			c.refreshes.Add(1)
+			c.emit("refresh")
+		case ran:
+			c.misses.Add(1)
+			c.emit("miss")
+		default:
 			c.coalesced.Add(1)
 			c.emit("coalesced")
 		}

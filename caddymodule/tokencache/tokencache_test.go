@@ -58,7 +58,7 @@ func TestSingleFlight(t *testing.T) {
 			t.Fatalf("a caller got %q", r)
 		}
 	}
-	if s := c.Stats(); s.Fetches != 1 || s.Hits+s.Misses != n {
+	if s := c.Stats(); s.Fetches != 1 || s.Misses != 1 || s.Hits+s.Coalesced != n-1 {
 		t.Fatalf("stats %+v", s)
 	}
 }
