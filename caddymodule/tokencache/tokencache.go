@@ -88,7 +88,7 @@ func (c *Cache) Get(ctx context.Context, key string, fetch Fetcher) (string, err
 		c.emit("hit")
 		return v.(entry).token, nil
 	}
-	stale := ok // still valid but inside its margin: fetch a new one
+	stale := ok                  // still valid but inside its margin: fetch a new one
 	ran, fetched := false, false // set only if this caller's flight is the one that runs
 	ch := c.sf.DoChan(key, func() (any, error) {
 		ran = true
