@@ -1,0 +1,153 @@
+package regula_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/regula"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// TestProvisionErrors: each missing or wrong field is named.
+func TestProvisionErrors(t *testing.T) {
+	ok := regula.Regula{Host: "https://idv.example.com", APIKey: "k", WorkflowID: "w"}
+	for _, tc := range []struct {
+		name string
+		edit func(*regula.Regula)
+		want string
+	}{
+		{"valid", func(*regula.Regula) {}, ""},
+		{"bare host", func(p *regula.Regula) { p.Host = "idv.example.com:8443" }, ""},
+		{"no api_key", func(p *regula.Regula) { p.APIKey = "" }, "api_key is required"},
+		{"unset env api_key", func(p *regula.Regula) { p.APIKey = "{env.REGULA_TEST_UNSET_VARIABLE}" }, "api_key is required"},
+		{"no workflow_id", func(p *regula.Regula) { p.WorkflowID = " " }, "workflow_id is required"},
+		{"no host", func(p *regula.Regula) { p.Host = "" }, "host is required"},
+		{"ftp host", func(p *regula.Regula) { p.Host = "ftp://idv.example.com" }, "host must be an http or https URL"},
+		{"host with a query", func(p *regula.Regula) { p.Host = "https://idv.example.com?x=1" }, "host must be an http or https URL"},
+		{"host with a path", func(p *regula.Regula) { p.Host = "https://idv.example.com/regula" }, "without a path"},
+		{"short ttl", func(p *regula.Regula) { p.TTL = caddy.Duration(500 * time.Millisecond) }, "ttl must be at least 1s"},
+		{"two-word scheme", func(p *regula.Regula) { p.APIKeyScheme = "Api Key" }, "api_key_scheme must be one word"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := ok
+			tc.edit(&p)
+			err := p.ProvisionIDV(caddy.Context{}, &provider.Host{Timeout: time.Second})
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+const badSite = `{
+	admin off
+}
+http://127.0.0.1:0 {
+	idv {
+		regula {
+%s
+		}
+	}
+}`
+
+// TestCaddyfileErrors: a bad block fails at adapt or load with an error
+// that names the provider and the field.
+func TestCaddyfileErrors(t *testing.T) {
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	for _, tc := range []struct{ block, want string }{
+		{"host https://idv.example.com\n workflow_id w", "regula: api_key is required"},
+		{"host https://idv.example.com\n api_key k", "regula: workflow_id is required"},
+		{"api_key k\n workflow_id w", "regula: host is required"},
+		{"api_key", "regula: api_key needs a value"},
+		{"api_key a b", "regula: api_key takes one value"},
+		{"bogus x", `regula: unknown option "bogus"`},
+		{"ttl forever", "regula: ttl"},
+	} {
+		cfg, _, err := adapter.Adapt([]byte(strings.ReplaceAll(badSite, "%s", tc.block)), nil)
+		if err == nil {
+			err = caddy.Load(cfg, true)
+			_ = caddy.Stop()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: got %v, want %q", tc.block, err, tc.want)
+		}
+	}
+}
+
+// TestAdaptGolden: the Caddyfiles in testdata adapt to the JSON beside
+// them, and {env.*} placeholders stay placeholders (secrets are resolved at
+// provision, never written into the config). Run with -update to rewrite
+// the JSON.
+func TestAdaptGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.caddyfile")
+	if len(files) == 0 {
+		t.Fatal("no testdata/*.caddyfile")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := adapt(t, src)
+			golden := strings.TrimSuffix(f, ".caddyfile") + ".json"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s adapts to\n%s\nwant (%s)\n%s", f, got, golden, want)
+			}
+			if bytes.Contains(src, []byte("{env.REGULA_API_KEY}")) && !bytes.Contains(got, []byte(`"api_key": "{env.REGULA_API_KEY}"`)) {
+				t.Fatalf("the API key placeholder did not survive adaptation:\n%s", got)
+			}
+		})
+	}
+}
+
+func adapt(t *testing.T, src []byte) []byte {
+	t.Helper()
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warnings {
+		t.Logf("warning: %s", w)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, cfg, "", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes()
+}
+
+// TestExampleAdapts: examples/regula/Caddyfile stays valid.
+func TestExampleAdapts(t *testing.T) {
+	src, err := os.ReadFile("../../examples/regula/Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := adapt(t, src)
+	for _, want := range []string{`"name": "regula"`, `"handler": "idv_sandbox"`, `"webhook_auth"`} {
+		if !bytes.Contains(got, []byte(want)) {
+			t.Fatalf("the example adapts without %s:\n%s", want, got)
+		}
+	}
+}

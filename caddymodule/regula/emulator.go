@@ -1,0 +1,567 @@
+package regula
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
+)
+
+// Emulator emulates a Regula IDV platform (module ID idv.sandbox.regula).
+//
+// Regula publishes neither its error bodies nor its webhooks, so the
+// emulator picks: 401 for a missing, wrong, invalid or expired credential,
+// 403 for a valid credential that may not do the call (an API key starting
+// a session, a token reading another device's session), 400 for a missing
+// or wrong field, 404 for an unknown session, and the error body of every
+// emulator (sandbox.APIError). Ephemeral tokens are JWTs with a real exp,
+// returned as "Token <jwt>" to be used verbatim, as Regula's deep links
+// show them.
+//
+// Routes: POST /api/device/ephemeral, POST /api/sessions?workflowId=,
+// GET /api/sessions/<id>, any other /api/* (an echo for passthrough tests),
+// and the hosted pages GET|POST /capture?url= and /mobile?authorization=&sessionId=.
+// Calls are counted, and faults matched, under the ops
+// "api/device/ephemeral", "api/sessions", "api/sessions/{id}", "api/*",
+// "capture GET", "capture POST", "mobile GET" and "mobile POST", with the
+// credential api_key, ephemeral_token, expired_token, invalid or none.
+type Emulator struct {
+	// APIKey and WorkflowID are what the emulated account accepts.
+	APIKey     string `json:"api_key,omitempty"`
+	WorkflowID string `json:"workflow_id,omitempty"`
+	// APIKeyScheme is the scheme the API key must come with ("" for the key
+	// alone, "ApiKey" for "ApiKey <key>").
+	APIKeyScheme string `json:"api_key_scheme,omitempty"`
+	// MaxTTL is the longest ephemeral token lifetime granted. Default: 24h.
+	MaxTTL caddy.Duration `json:"max_ttl,omitempty"`
+	// PublicURL is the platform's address as a browser reaches it: the
+	// capture page refuses a handoff link to any other host. Default: taken
+	// from each request's Host.
+	PublicURL string `json:"public_url,omitempty"`
+	// Webhooks delivers {"sessionId", "status"} when a session completes.
+	Webhooks sandbox.Webhooks `json:"webhooks,omitempty"`
+
+	keyHeader string
+	host      *sandbox.Host
+	st        *emuState
+}
+
+type emuSession struct {
+	ID, WorkflowID, Device string
+	Status                 int
+	Metadata               map[string]any
+	CreatedAt, CompletedAt time.Time
+}
+
+type emuState struct {
+	mu       sync.Mutex
+	sessions map[string]*emuSession // by id
+	byDevice map[string][]string    // ephemeral device -> session ids
+}
+
+// CaddyModule returns the Caddy module information.
+func (Emulator) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "idv.sandbox.regula", New: func() caddy.Module { return new(Emulator) }}
+}
+
+// UnmarshalCaddyfile parses the sandbox's regula block. Syntax:
+//
+//	regula {
+//		api_key        <key>
+//		workflow_id    <id>
+//		api_key_scheme <scheme>       # default "": the key alone
+//		max_ttl        <duration>     # default 24h
+//		public_url     <url>          # default: from the request
+//		webhook_url    <url>
+//		webhook_auth   header <name> <value> | basic <user> <password> | oauth2 <id> <secret> <token_url>
+//		webhook_retry  <first> <factor> <attempts>   # default 200ms 2.5 5
+//	}
+func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		if ok, err := e.Webhooks.UnmarshalOption(d); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		opt := d.Val()
+		if !d.NextArg() {
+			return d.Errf("idv_sandbox regula: %s needs a value", opt)
+		}
+		val := d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		switch opt {
+		case "api_key":
+			e.APIKey = val
+		case "workflow_id":
+			e.WorkflowID = val
+		case "api_key_scheme":
+			e.APIKeyScheme = val
+		case "public_url":
+			e.PublicURL = val
+		case "max_ttl":
+			dur, err := caddy.ParseDuration(val)
+			if err != nil {
+				return d.Errf("idv_sandbox regula: max_ttl: %v", err)
+			}
+			e.MaxTTL = caddy.Duration(dur)
+		default:
+			return d.Errf("idv_sandbox regula: unknown option %q", opt)
+		}
+	}
+	return nil
+}
+
+// ProvisionSandbox implements sandbox.Emulator.
+func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
+	repl := caddy.NewReplacer()
+	for _, f := range []*string{&e.APIKey, &e.WorkflowID, &e.APIKeyScheme, &e.PublicURL,
+		&e.Webhooks.URL, &e.Webhooks.A, &e.Webhooks.B, &e.Webhooks.TokenURL} {
+		*f = strings.TrimSpace(repl.ReplaceAll(*f, ""))
+	}
+	if e.APIKey == "" || e.WorkflowID == "" {
+		return errors.New("api_key and workflow_id are required")
+	}
+	if e.MaxTTL == 0 {
+		e.MaxTTL = caddy.Duration(24 * time.Hour)
+	}
+	if e.MaxTTL < caddy.Duration(time.Second) {
+		return errors.New("max_ttl must be at least 1s")
+	}
+	e.keyHeader = e.APIKey
+	if e.APIKeyScheme != "" {
+		e.keyHeader = e.APIKeyScheme + " " + e.APIKey
+	}
+	e.host = h
+	e.st = h.Shared("regula", func() any {
+		return &emuState{sessions: map[string]*emuSession{}, byDevice: map[string][]string{}}
+	}).(*emuState)
+	return nil
+}
+
+// Credential kinds of a Regula call, as the sandbox counts them.
+const (
+	credEphemeral = "ephemeral_token"
+	credExpired   = "expired_token"
+)
+
+// creds is what a call's Authorization header is.
+type creds struct {
+	kind   string // sandbox.CredNone, sandbox.CredAPIKey, credEphemeral, credExpired, sandbox.CredInvalid
+	device string // the ephemeral token's device
+}
+
+// tokenCreds classifies an ephemeral token as given ("Token <jwt>").
+func (e *Emulator) tokenCreds(v string) creds {
+	if v == "" {
+		return creds{kind: sandbox.CredNone}
+	}
+	raw, ok := strings.CutPrefix(v, "Token ")
+	if !ok {
+		return creds{kind: sandbox.CredInvalid}
+	}
+	claims, err := e.host.Signer.Verify(raw)
+	switch {
+	case errors.Is(err, sandbox.ErrTokenExpired):
+		return creds{kind: credExpired}
+	case err != nil || claims["typ"] != "ephemeral":
+		return creds{kind: sandbox.CredInvalid}
+	}
+	dev, _ := claims["sub"].(string)
+	return creds{kind: credEphemeral, device: dev}
+}
+
+func (e *Emulator) creds(r *http.Request) creds {
+	auth := r.Header.Get("Authorization")
+	if auth != "" && auth == e.keyHeader {
+		return creds{kind: sandbox.CredAPIKey}
+	}
+	return e.tokenCreds(auth)
+}
+
+// keyLeaked reports whether the API key appears anywhere in the request's
+// headers or query, in whatever form: the request log's api_key flag, which
+// tests use to prove where the key went. (Substrings are only looked for
+// with keys long enough not to match ordinary header values.)
+func (e *Emulator) keyLeaked(r *http.Request) bool {
+	if len(e.APIKey) < 8 {
+		auth := r.Header.Get("Authorization")
+		return auth == e.APIKey || auth == e.keyHeader
+	}
+	if strings.Contains(r.URL.RawQuery, e.APIKey) {
+		return true
+	}
+	for _, vs := range r.Header {
+		for _, v := range vs {
+			if strings.Contains(v, e.APIKey) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func apiErr(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	sandbox.WriteJSON(w, status, sandbox.APIError(status, msg, r.URL.Path))
+}
+
+// ServeSandbox implements sandbox.Emulator.
+func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
+	p := r.URL.Path
+	var op string
+	var serve func(http.ResponseWriter, *http.Request, creds)
+	switch {
+	case p == "/capture" || p == "/mobile":
+		e.hosted(w, r)
+		return true
+	case p == "/api/device/ephemeral":
+		op, serve = "api/device/ephemeral", e.ephemeral
+	case p == "/api/sessions":
+		op, serve = "api/sessions", e.createSession
+	case strings.HasPrefix(p, "/api/sessions/") && !strings.Contains(strings.TrimPrefix(p, "/api/sessions/"), "/"):
+		op, serve = "api/sessions/{id}", e.getSession
+	case strings.HasPrefix(p, "/api/"):
+		op, serve = "api/*", e.echo
+	default:
+		return false
+	}
+	c := e.creds(r)
+	e.host.Calls.Record(Name, op, c.kind)
+	e.host.Requests.Record(Name, r, e.keyLeaked(r), false)
+	if e.host.Faults.Apply(w, r, Name, op) {
+		return true
+	}
+	serve(w, r, c)
+	return true
+}
+
+func method(w http.ResponseWriter, r *http.Request, m string) bool {
+	if r.Method != m {
+		w.Header().Set("Allow", m)
+		apiErr(w, r, http.StatusMethodNotAllowed, "method not allowed")
+		return false
+	}
+	return true
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// readJSON decodes an optional JSON body into v.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err == nil && len(bytes.TrimSpace(b)) == 0 {
+		return true
+	}
+	if err != nil || json.Unmarshal(b, v) != nil {
+		apiErr(w, r, http.StatusBadRequest, "malformed JSON body")
+		return false
+	}
+	return true
+}
+
+// ephemeral mints an ephemeral token for a new device. Only the API key may.
+func (e *Emulator) ephemeral(w http.ResponseWriter, r *http.Request, c creds) {
+	if !method(w, r, http.MethodPost) {
+		return
+	}
+	if c.kind != sandbox.CredAPIKey {
+		apiErr(w, r, http.StatusUnauthorized, "missing or invalid API key")
+		return
+	}
+	var in struct {
+		TTL json.Number `json:"ttl"`
+	}
+	if !readJSON(w, r, &in) {
+		return
+	}
+	ttl, err := in.TTL.Int64()
+	if err != nil || ttl <= 0 {
+		apiErr(w, r, http.StatusBadRequest, "ttl must be a positive number of seconds")
+		return
+	}
+	if max := int64(time.Duration(e.MaxTTL) / time.Second); ttl > max {
+		apiErr(w, r, http.StatusBadRequest, "ttl is above the maximum of "+strconv.FormatInt(max, 10)+" seconds")
+		return
+	}
+	dev := randHex(8)
+	tok := e.host.Signer.Mint(jwt.MapClaims{"typ": "ephemeral", "sub": dev, "jti": randHex(8)}, time.Duration(ttl)*time.Second)
+	sandbox.WriteJSON(w, http.StatusOK, map[string]string{"authorization": "Token " + tok})
+}
+
+// requireToken answers 401 unless c is a live ephemeral token.
+func requireToken(w http.ResponseWriter, r *http.Request, c creds) bool {
+	switch c.kind {
+	case credEphemeral:
+		return true
+	case credExpired:
+		apiErr(w, r, http.StatusUnauthorized, "the ephemeral token has expired")
+	default:
+		apiErr(w, r, http.StatusUnauthorized, "missing or invalid ephemeral token")
+	}
+	return false
+}
+
+// createSession starts a workflow session bound to the token's device. The
+// emulated API key has only the permissions Regula's token-URL flow asks
+// for, so it may not start sessions itself.
+func (e *Emulator) createSession(w http.ResponseWriter, r *http.Request, c creds) {
+	if !method(w, r, http.MethodPost) {
+		return
+	}
+	if c.kind == sandbox.CredAPIKey {
+		apiErr(w, r, http.StatusForbidden, "the API key may not start sessions: use an ephemeral token")
+		return
+	}
+	if !requireToken(w, r, c) {
+		return
+	}
+	wf := r.URL.Query().Get("workflowId")
+	if wf == "" {
+		apiErr(w, r, http.StatusBadRequest, "workflowId is required")
+		return
+	}
+	if wf != e.WorkflowID {
+		apiErr(w, r, http.StatusBadRequest, "unknown workflowId")
+		return
+	}
+	var in struct {
+		Metadata map[string]any `json:"metadata"`
+	}
+	if !readJSON(w, r, &in) {
+		return
+	}
+	if in.Metadata == nil {
+		in.Metadata = map[string]any{}
+	}
+	s := &emuSession{ID: randHex(12), WorkflowID: wf, Device: c.device, Metadata: in.Metadata, CreatedAt: time.Now().UTC()}
+	e.st.mu.Lock()
+	e.st.sessions[s.ID] = s
+	e.st.byDevice[s.Device] = append(e.st.byDevice[s.Device], s.ID)
+	view := s.view()
+	e.st.mu.Unlock()
+	sandbox.WriteJSON(w, http.StatusOK, view)
+}
+
+// view is the session as the API shows it; call with the lock held.
+func (s *emuSession) view() map[string]any {
+	props := map[string]any{}
+	for k, v := range s.Metadata {
+		props[k] = v
+	}
+	v := map[string]any{"id": s.ID, "status": s.Status, "workflowId": s.WorkflowID, "metadata": s.Metadata,
+		"properties": props, "files": []any{}, "createdAt": s.CreatedAt.Format(time.RFC3339)}
+	if !s.CompletedAt.IsZero() {
+		v["completedAt"] = s.CompletedAt.Format(time.RFC3339)
+	}
+	return v
+}
+
+// getSession is the results API: the API key reads any session, an
+// ephemeral token only its own device's.
+func (e *Emulator) getSession(w http.ResponseWriter, r *http.Request, c creds) {
+	if !method(w, r, http.MethodGet) {
+		return
+	}
+	if c.kind != sandbox.CredAPIKey && !requireToken(w, r, c) {
+		return
+	}
+	id := strings.TrimPrefix(r.URL.Path, "/api/sessions/")
+	e.st.mu.Lock()
+	defer e.st.mu.Unlock()
+	s := e.st.sessions[id]
+	switch {
+	case s == nil:
+		apiErr(w, r, http.StatusNotFound, "session not found")
+	case c.kind == credEphemeral && s.Device != c.device:
+		apiErr(w, r, http.StatusForbidden, "the ephemeral token may not read this session")
+	default:
+		sandbox.WriteJSON(w, http.StatusOK, s.view())
+	}
+}
+
+// echo answers any other /api/ call made with an ephemeral token: it reads
+// the whole body and reports its size and digest, and the session of the
+// token, so tests can check whose token a passthrough carried and that
+// bodies stream through intact.
+func (e *Emulator) echo(w http.ResponseWriter, r *http.Request, c creds) {
+	if !requireToken(w, r, c) {
+		return
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, r.Body)
+	if err != nil {
+		apiErr(w, r, http.StatusBadRequest, "could not read the body")
+		return
+	}
+	e.st.mu.Lock()
+	ids := e.st.byDevice[c.device]
+	sid := ""
+	if len(ids) > 0 {
+		sid = ids[len(ids)-1]
+	}
+	e.st.mu.Unlock()
+	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"path": r.URL.EscapedPath(), "query": r.URL.RawQuery,
+		"method": r.Method, "bytes": n, "sha256": hex.EncodeToString(h.Sum(nil)), "sessionId": sid, "deviceId": c.device})
+}
+
+func (e *Emulator) publicURL(r *http.Request) string {
+	if e.PublicURL != "" {
+		return strings.TrimSuffix(e.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+var flowPage = template.Must(template.New("flow").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Regula sandbox: verification</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}
+fieldset{border:1px solid #ccc;border-radius:.5rem;padding:1rem}label{display:block;margin:.5rem 0}
+button{font-size:1rem;padding:.6rem 1.2rem;margin-top:1rem}</style></head>
+<body><h1>Regula sandbox</h1>
+<p>This page stands in for Regula's hosted capture. Session <code>{{.ID}}</code>.</p>
+{{if .Mobile}}<p>To continue on a phone, open <a id="mobile-link" href="{{.Mobile}}">the mobile link</a> there.</p>{{end}}
+{{if .Done}}<p id="done">This session is already completed (status {{.Status}}).</p>{{else}}
+<form method="post">
+<fieldset><legend>Outcome of this verification</legend>
+<label><input type="radio" name="outcome" value="pass" id="outcome-pass" checked> Verified (status 2)</label>
+<label><input type="radio" name="outcome" value="fail" id="outcome-fail"> Not verified (status 1)</label>
+</fieldset>
+<button type="submit" id="submit">Finish verification</button>
+</form>{{end}}
+</body></html>`))
+
+func page(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, "<!doctype html><p id=\"error\">"+template.HTMLEscapeString(msg)+"</p>\n")
+}
+
+// hosted serves the stand-ins for Regula's hosted pages: /capture?url=<the
+// mobile link> (the link must point at this platform) and
+// /mobile?authorization=<token>&sessionId=<id>. GET shows a form; POST
+// completes the session with the chosen status, sends the webhook and shows
+// a done page, or redirects to ?redirect= when it is an http(s) URL.
+func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
+	op := strings.TrimPrefix(r.URL.Path, "/")
+	q := r.URL.Query()
+	authz, sid, mobile := q.Get("authorization"), q.Get("sessionId"), ""
+	var bad string
+	if op == "capture" {
+		inner, err := url.Parse(q.Get("url"))
+		switch {
+		case q.Get("url") == "" || err != nil:
+			bad = "url is required: the mobile link"
+		case inner.Scheme+"://"+inner.Host != e.publicURL(r) || inner.Path != "/mobile":
+			bad = "url must be this platform's /mobile link"
+		default:
+			iq := inner.Query()
+			authz, sid, mobile = iq.Get("authorization"), iq.Get("sessionId"), inner.String()
+		}
+	}
+	c := e.tokenCreds(authz)
+	e.host.Calls.Record(Name, op+" "+r.Method, c.kind)
+	e.host.Requests.Record(Name, r, e.keyLeaked(r), false)
+	if e.host.Faults.Apply(w, r, Name, op+" "+r.Method) {
+		return
+	}
+	if bad != "" {
+		page(w, http.StatusBadRequest, bad)
+		return
+	}
+	switch c.kind {
+	case credEphemeral:
+	case credExpired:
+		page(w, http.StatusUnauthorized, "This link has expired.")
+		return
+	default:
+		page(w, http.StatusUnauthorized, "This link is not valid.")
+		return
+	}
+	e.st.mu.Lock()
+	s := e.st.sessions[sid]
+	var done bool
+	var status int
+	if s != nil {
+		done, status = s.Status != StatusNotCompleted, s.Status
+	}
+	e.st.mu.Unlock()
+	switch {
+	case s == nil:
+		page(w, http.StatusNotFound, "Unknown session.")
+		return
+	case s.Device != c.device:
+		page(w, http.StatusForbidden, "This link's token does not belong to this session.")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = flowPage.Execute(w, map[string]any{"ID": s.ID, "Mobile": mobile, "Done": done, "Status": StatusName(status)})
+	case http.MethodPost:
+		outcomes := map[string]int{"pass": StatusVerified, "fail": StatusNotVerified}
+		st, ok := outcomes[r.PostFormValue("outcome")]
+		if !ok {
+			page(w, http.StatusBadRequest, "outcome must be pass or fail")
+			return
+		}
+		e.complete(s, st)
+		if u, err := url.Parse(q.Get("redirect")); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			http.Redirect(w, r, u.String(), http.StatusSeeOther)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, "<!doctype html><p id=\"done\">Verification finished. You can close this page.</p>\n")
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		page(w, http.StatusMethodNotAllowed, "GET or POST")
+	}
+}
+
+// complete sets a session's final status once and sends the webhook.
+func (e *Emulator) complete(s *emuSession, status int) {
+	e.st.mu.Lock()
+	first := s.Status == StatusNotCompleted || s.Status == StatusPending
+	if first {
+		s.Status, s.CompletedAt = status, time.Now().UTC()
+	}
+	e.st.mu.Unlock()
+	if first {
+		e.Webhooks.Send(e.host.Logger, Notification{SessionID: s.ID, Status: &status}, nil)
+	}
+}
+
+// Interface guards
+var (
+	_ sandbox.Emulator      = (*Emulator)(nil)
+	_ caddyfile.Unmarshaler = (*Emulator)(nil)
+)

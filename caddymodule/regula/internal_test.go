@@ -1,0 +1,62 @@
+package regula
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+)
+
+// TestHandoffURL: the exact link Regula's token-URL flow prescribes, on
+// the configured host (a bare host meaning https), with the token and the
+// id escaped once inside the mobile link and the mobile link once more.
+func TestHandoffURL(t *testing.T) {
+	p := &Regula{Host: "idv.example.com", APIKey: "k", WorkflowID: "w"}
+	if err := p.ProvisionIDV(caddy.Context{}, &provider.Host{}); err != nil {
+		t.Fatal(err)
+	}
+	got := p.handoffURL("Token a.b+c/d", "s1")
+	want := "https://idv.example.com/capture?url=https%3A%2F%2Fidv.example.com%2Fmobile%3Fauthorization%3DToken%2520a.b%252Bc%252Fd%26sessionId%3Ds1"
+	if got != want {
+		t.Fatalf("handoff URL\n got %s\nwant %s", got, want)
+	}
+	outer, _ := url.Parse(got)
+	inner, _ := url.Parse(outer.Query().Get("url"))
+	if inner.Query().Get("authorization") != "Token a.b+c/d" || inner.Query().Get("sessionId") != "s1" {
+		t.Fatalf("the mobile link does not decode back: %s", inner)
+	}
+}
+
+// TestEventOf: Regula's statuses map to the neutral results, and the key
+// is the status so a webhook and a refresh dedupe against each other.
+func TestEventOf(t *testing.T) {
+	for status, want := range map[int][2]string{
+		0: {"NOT_COMPLETED", ""}, 1: {"NOT_VERIFIED", provider.ResultFailed}, 2: {"VERIFIED", provider.ResultVerified},
+		3: {"APPROVED", provider.ResultVerified}, 4: {"PENDING", ""}, 1000: {"REJECTED", provider.ResultFailed}, 7: {"STATUS_7", ""},
+	} {
+		ev := eventOf("r", status)
+		if ev.Status != want[0] || ev.Result != want[1] || ev.Ref != "r" || ev.Key == "" {
+			t.Errorf("status %d: %+v, want %v", status, ev, want)
+		}
+	}
+	if eventOf("r", 2).Key != eventOf("r", 2).Key || eventOf("r", 2).Key == eventOf("r", 3).Key {
+		t.Error("event keys must identify the status")
+	}
+}
+
+// TestWithoutParam: only our uniqueId is removed from a forwarded query.
+func TestWithoutParam(t *testing.T) {
+	for in, want := range map[string]string{
+		"uniqueId=1":               "",
+		"a=1&uniqueId=2&b=%20+x":   "a=1&b=%20+x",
+		"uniqueId=1&uniqueId=2&c":  "c",
+		"unique%49d=1&uniqueIds=3": "uniqueIds=3",
+		"z=uniqueId&uniqueId":      "z=uniqueId",
+	} {
+		if got := withoutParam(in, "uniqueId"); got != want {
+			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,172 @@
+// Package regula is the Regula IDV platform provider of the idv handler and
+// its sandbox emulator.
+//
+// A session is started server-side, as Regula's "token URL" flow
+// describes: the API key buys a short-lived ephemeral token
+// (POST /api/device/ephemeral), the ephemeral token starts a session for a
+// workflow (POST /api/sessions), and the browser gets a handoff URL that
+// carries that token. The API key never leaves the server; each session has
+// its own ephemeral token, kept in the session record only.
+package regula
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/passthrough"
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
+)
+
+func init() {
+	caddy.RegisterModule(Regula{})
+	caddy.RegisterModule(Emulator{})
+}
+
+// DefaultTTL is the default lifetime of an ephemeral token and its session.
+const DefaultTTL = time.Hour
+
+// Regula is the Regula IDV provider (module ID idv.providers.regula).
+type Regula struct {
+	// Host is the customer's IDV platform, as scheme://host[:port] (a bare
+	// host name means https). Sessions, handoff URLs and passthrough calls
+	// all go there.
+	Host string `json:"host,omitempty"`
+	// APIKey is the secret API key (permission Ephemeral Devices:Write, and
+	// read access to sessions for status refreshes). It is sent only to
+	// /api/device/ephemeral and to the results API. Use
+	// {env.REGULA_API_KEY}.
+	APIKey string `json:"api_key,omitempty"`
+	// APIKeyScheme is put before the key in the Authorization header:
+	// empty sends the key alone, "ApiKey" sends "ApiKey <key>". Regula's
+	// pages disagree on the form, so it is configurable.
+	APIKeyScheme string `json:"api_key_scheme,omitempty"`
+	// WorkflowID is the workflow sessions are started with.
+	WorkflowID string `json:"workflow_id,omitempty"`
+	// TTL is the lifetime of each ephemeral token, and so of its session
+	// (capped by the handler's session_ttl). Default: 1h.
+	TTL caddy.Duration `json:"ttl,omitempty"`
+
+	// resolved at provision
+	base      string // scheme://host, for handoff URLs
+	key       string
+	keyHeader string // the Authorization value that carries the API key
+	workflow  string
+	ttl       time.Duration
+
+	host  *provider.Host
+	up    *upstream.Client
+	proxy *passthrough.Proxy
+}
+
+// CaddyModule returns the Caddy module information.
+func (Regula) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "idv.providers.regula", New: func() caddy.Module { return new(Regula) }}
+}
+
+// UnmarshalCaddyfile parses the regula block. Syntax:
+//
+//	regula {
+//		host           <scheme://host[:port]>   # the IDV platform; a bare host means https
+//		api_key        <key>                    # use {env.REGULA_API_KEY}
+//		api_key_scheme <scheme>                 # default "": the key alone; ApiKey sends "ApiKey <key>"
+//		workflow_id    <id>
+//		ttl            <duration>               # default 1h: the ephemeral token's and session's lifetime
+//	}
+func (p *Regula) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // "regula"
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		if !d.NextArg() {
+			return d.Errf("regula: %s needs a value", opt)
+		}
+		val := d.Val()
+		if d.NextArg() {
+			return d.Errf("regula: %s takes one value", opt)
+		}
+		switch opt {
+		case "host":
+			p.Host = val
+		case "api_key":
+			p.APIKey = val
+		case "api_key_scheme":
+			p.APIKeyScheme = val
+		case "workflow_id":
+			p.WorkflowID = val
+		case "ttl":
+			dur, err := caddy.ParseDuration(val)
+			if err != nil {
+				return d.Errf("regula: ttl: %v", err)
+			}
+			p.TTL = caddy.Duration(dur)
+		default:
+			return d.Errf("regula: unknown option %q", opt)
+		}
+	}
+	return nil
+}
+
+// ProvisionIDV resolves the configuration (placeholders such as
+// {env.REGULA_API_KEY} are replaced here, so secrets stay out of the JSON
+// config) and checks it.
+func (p *Regula) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
+	repl := caddy.NewReplacer()
+	r := func(s string) string { return strings.TrimSpace(repl.ReplaceAll(s, "")) }
+	p.key, p.workflow = r(p.APIKey), r(p.WorkflowID)
+	scheme := r(p.APIKeyScheme)
+	host := r(p.Host)
+	p.ttl = time.Duration(p.TTL)
+	if p.ttl == 0 {
+		p.ttl = DefaultTTL
+	}
+	switch {
+	case p.key == "":
+		return errors.New("api_key is required")
+	case p.workflow == "":
+		return errors.New("workflow_id is required")
+	case host == "":
+		return errors.New("host is required")
+	case strings.ContainsAny(scheme, " \t\r\n"):
+		return errors.New("api_key_scheme must be one word, such as ApiKey")
+	case p.ttl < time.Second:
+		return errors.New("ttl must be at least 1s")
+	}
+	if !strings.Contains(host, "://") {
+		host = "https://" + host
+	}
+	base, err := provider.ParseBaseURL("host", host)
+	if err != nil {
+		return err
+	}
+	if base.Path != "" && base.Path != "/" {
+		return errors.New("host must be scheme://host[:port], without a path")
+	}
+	base.Path, base.RawPath = "", ""
+	p.base = base.String()
+	p.keyHeader = p.key
+	if scheme != "" {
+		p.keyHeader = scheme + " " + p.key
+	}
+	p.host = h
+	p.up = &upstream.Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1,
+		Logger: h.Logger, Provider: "regula", Observe: h.Observe}
+	p.proxy = passthrough.New(base, "/api/", h.Transport, h.Logger)
+	return nil
+}
+
+// Secrets implements provider.Provider.
+func (p *Regula) Secrets() []string { return []string{p.key} }
+
+// Interface guards
+var (
+	_ provider.Provider     = (*Regula)(nil)
+	_ provider.Refresher    = (*Regula)(nil)
+	_ caddyfile.Unmarshaler = (*Regula)(nil)
+)

@@ -1,0 +1,344 @@
+package regula
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/passthrough"
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/session"
+	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
+)
+
+// Name is the provider's name in sessions, logs and sandbox counters.
+const Name = "regula"
+
+// Routes implements provider.Provider.
+func (p *Regula) Routes() []provider.Route {
+	start := []string{http.MethodGet, http.MethodPost}
+	return []provider.Route{
+		{Path: "/start", Methods: start, CreatesSession: true, Handle: p.serveStart},
+		{Path: "/onboarding-url", Methods: start, CreatesSession: true, Handle: p.serveStart},
+		{Path: "/webhook", Methods: []string{http.MethodPost}, Kind: provider.Webhook, Handle: p.serveWebhook},
+		{Path: "/idv/", Subtree: true, Kind: provider.Passthrough, Handle: p.servePassthrough},
+	}
+}
+
+// startInput is what /start reads from the query or, for POST, a JSON body
+// (the body wins).
+type startInput struct {
+	UniqueID       string `json:"uniqueId"`
+	ExternalUserID string `json:"externalUserId"`
+	resume         bool
+}
+
+func readStartInput(r *http.Request) (startInput, error) {
+	q := r.URL.Query()
+	in := startInput{UniqueID: q.Get("uniqueId"), ExternalUserID: q.Get("externalUserId"), resume: q.Has("uniqueId")}
+	if r.Method == http.MethodPost {
+		var body startInput
+		if err := provider.DecodeJSON(r, &body, false); err != nil {
+			return in, err
+		}
+		if body.UniqueID != "" {
+			in.UniqueID, in.resume = body.UniqueID, true
+		}
+		if body.ExternalUserID != "" {
+			in.ExternalUserID = body.ExternalUserID
+		}
+	}
+	if len(in.ExternalUserID) > 256 {
+		return in, provider.Errorf(http.StatusBadRequest, "externalUserId is longer than 256 characters")
+	}
+	return in, nil
+}
+
+// serveStart answers /start and /onboarding-url: it resumes the session
+// named by uniqueId, or the browser's own session (unless ?new=1), or starts
+// one upstream.
+func (p *Regula) serveStart(w http.ResponseWriter, r *http.Request) error {
+	in, err := readStartInput(r)
+	if err != nil {
+		return err
+	}
+	var s *session.Session
+	if in.resume {
+		s, err = p.host.Sessions.Load(r.Context(), in.UniqueID)
+		if err == nil && s.Provider != Name {
+			err = session.ErrNotFound
+		}
+		if err != nil {
+			return sessionError(err)
+		}
+	} else if s, err = p.startSession(r, in); err != nil {
+		return err
+	}
+	p.host.BindSession(w, r, s)
+	provider.WriteJSON(w, http.StatusOK, map[string]string{
+		"sessionId": s.Ref, "uniqueId": s.UniqueID, "url": s.URL,
+		"expiresAt": s.ExpiresAt.UTC().Format(time.RFC3339),
+	})
+	return nil
+}
+
+func sessionError(err error) error {
+	switch {
+	case errors.Is(err, session.ErrMalformedID), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrExpired):
+		return provider.Errorf(http.StatusBadRequest, "%v", err)
+	}
+	return err
+}
+
+// startSession returns the browser's live session (from its cookie) unless
+// it asks for a new one with ?new=1, or starts one upstream: an ephemeral
+// token with the API key, then a session with that token.
+func (p *Regula) startSession(r *http.Request, in startInput) (*session.Session, error) {
+	if r.URL.Query().Get("new") != "1" {
+		if s := p.host.SessionFromCookie(r); s != nil && s.Provider == Name {
+			return s, nil
+		}
+	}
+	if err := p.host.AllowCreate(r); err != nil {
+		return nil, err
+	}
+	// The token lives ttl from when Regula mints it, which is after now:
+	// the session, counted from now, never outlives its token.
+	now := p.host.Now()
+	expires := now.Add(p.ttl)
+	if p.host.SessionTTL > 0 && p.host.SessionTTL < p.ttl {
+		expires = now.Add(p.host.SessionTTL)
+	}
+	expires = expires.Truncate(time.Second) // as expiresAt shows it
+	tok, err := p.ephemeral(r.Context())
+	if err != nil {
+		return nil, upstream.ClientError(err)
+	}
+	id, err := p.createSession(r.Context(), tok, in.ExternalUserID)
+	if err != nil {
+		return nil, upstream.ClientError(err)
+	}
+	s := &session.Session{UniqueID: session.NewID(), Provider: Name, Token: tok, Ref: id,
+		URL: p.handoffURL(tok, id), CreatedAt: now, ExpiresAt: expires}
+	if in.ExternalUserID != "" {
+		s.Meta = map[string]string{"externalUserId": in.ExternalUserID}
+	}
+	// The provider session exists now: store it even if the client has gone.
+	if err := p.host.Sessions.Create(context.WithoutCancel(r.Context()), s); err != nil {
+		return nil, err
+	}
+	p.host.Logger.Info("session started", zap.String("uniqueId", s.UniqueID), zap.String("sessionId", s.Ref))
+	return s, nil
+}
+
+// ephemeral mints the session's own ephemeral token. It is the only call
+// that carries the API key on the start path, and it is never cached under a
+// shared key: every session gets a fresh token that reaches only its data.
+func (p *Regula) ephemeral(ctx context.Context) (string, error) {
+	var out struct {
+		Authorization string `json:"authorization"`
+	}
+	// Not retried: each call creates an ephemeral device.
+	if _, err := p.up.Do(ctx, upstream.Request{Op: "api/device/ephemeral", Method: http.MethodPost, Path: "/api/device/ephemeral",
+		Header: http.Header{"Authorization": {p.keyHeader}}, Body: map[string]int64{"ttl": int64(p.ttl / time.Second)}}, &out); err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(out.Authorization) == "" {
+		return "", upstream.ErrMalformed
+	}
+	return out.Authorization, nil
+}
+
+// sessionIDRe bounds what Regula's session id may be: it goes into URLs and
+// result paths, so nothing that could change a path or a query.
+var sessionIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
+
+// createSession starts the workflow session with the ephemeral token, used
+// verbatim as the Authorization header, and returns its id.
+func (p *Regula) createSession(ctx context.Context, tok, externalUserID string) (string, error) {
+	meta := map[string]string{}
+	if externalUserID != "" {
+		meta["externalUserId"] = externalUserID
+	}
+	var out struct {
+		ID json.RawMessage `json:"id"`
+	}
+	// Not retried: one /start is one billable session.
+	if _, err := p.up.Do(ctx, upstream.Request{Op: "api/sessions", Method: http.MethodPost, Path: "/api/sessions",
+		Query: url.Values{"workflowId": {p.workflow}}, Header: http.Header{"Authorization": {tok}},
+		Body: map[string]any{"metadata": meta}}, &out); err != nil {
+		return "", err
+	}
+	id := rawID(out.ID)
+	if !sessionIDRe.MatchString(id) {
+		return "", upstream.ErrMalformed
+	}
+	return id, nil
+}
+
+// rawID reads an id that may be a JSON string or number.
+func rawID(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// queryEscape escapes v for a query value with spaces as %20, the form
+// Regula's own links use ("authorization=Token%20...").
+func queryEscape(v string) string { return strings.ReplaceAll(url.QueryEscape(v), "+", "%20") }
+
+// handoffURL is the link the browser or phone continues the session with:
+// <host>/capture?url=<escaped <host>/mobile?authorization=<token>&sessionId=<id>>.
+func (p *Regula) handoffURL(tok, id string) string {
+	inner := p.base + "/mobile?authorization=" + queryEscape(tok) + "&sessionId=" + queryEscape(id)
+	return p.base + "/capture?url=" + queryEscape(inner)
+}
+
+// passthroughSession is the session a passthrough call acts for: the one
+// named by ?uniqueId=, else the one of the session cookie.
+func (p *Regula) passthroughSession(r *http.Request) (*session.Session, error) {
+	if q := r.URL.Query(); q.Has("uniqueId") {
+		s, err := p.host.Sessions.Load(r.Context(), q.Get("uniqueId"))
+		switch {
+		case errors.Is(err, session.ErrMalformedID), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrExpired):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		}
+		if s.Provider != Name {
+			return nil, nil
+		}
+		return s, nil
+	}
+	if s := p.host.SessionFromCookie(r); s != nil && s.Provider == Name {
+		return s, nil
+	}
+	return nil, nil
+}
+
+// withoutParam removes every name=... pair from a raw query, leaving the
+// others exactly as they came.
+func withoutParam(raw, name string) string {
+	parts := strings.Split(raw, "&")
+	kept := parts[:0]
+	for _, part := range parts {
+		k, _, _ := strings.Cut(part, "=")
+		if dk, err := url.QueryUnescape(k); part == "" || (err == nil && dk == name) {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	return strings.Join(kept, "&")
+}
+
+// servePassthrough forwards /api/idv/* to <host>/api/* with the ephemeral
+// token of the request's session and nothing else of the browser's
+// credentials.
+func (p *Regula) servePassthrough(w http.ResponseWriter, r *http.Request) error {
+	suffix, err := passthrough.Clean(provider.Suffix(r))
+	if err != nil {
+		return provider.Errorf(http.StatusBadRequest, "path is not allowed")
+	}
+	s, err := p.passthroughSession(r)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		return provider.Errorf(http.StatusUnauthorized, "no live regula session: call %s/start first (session cookie or uniqueId)", p.host.Prefix)
+	}
+	// uniqueId is ours: it is not sent to Regula.
+	if r.URL.Query().Has("uniqueId") {
+		u := *r.URL
+		u.RawQuery = withoutParam(u.RawQuery, "uniqueId")
+		r = r.WithContext(r.Context())
+		r.URL = &u
+	}
+	return p.proxy.Forward(w, r, suffix, http.Header{"Authorization": {s.Token}})
+}
+
+// Session statuses of Regula's results API.
+const (
+	StatusNotCompleted = 0
+	StatusNotVerified  = 1
+	StatusVerified     = 2
+	StatusApproved     = 3
+	StatusPending      = 4
+	StatusRejected     = 1000
+)
+
+var statusNames = map[int]string{
+	StatusNotCompleted: "NOT_COMPLETED",
+	StatusNotVerified:  "NOT_VERIFIED",
+	StatusVerified:     "VERIFIED",
+	StatusApproved:     "APPROVED",
+	StatusPending:      "PENDING",
+	StatusRejected:     "REJECTED",
+}
+
+// StatusName is the readable name of a Regula session status.
+func StatusName(status int) string {
+	if n, ok := statusNames[status]; ok {
+		return n
+	}
+	return "STATUS_" + strconv.Itoa(status)
+}
+
+// eventOf is the event of a session's status. Its key is the status itself,
+// so a webhook and a refresh that learn the same state record it once.
+func eventOf(ref string, status int) provider.Event {
+	ev := provider.Event{Ref: ref, Key: "status:" + strconv.Itoa(status), Status: StatusName(status)}
+	switch status {
+	case StatusVerified, StatusApproved:
+		ev.Result = provider.ResultVerified
+	case StatusNotVerified, StatusRejected:
+		ev.Result = provider.ResultFailed
+	}
+	return ev
+}
+
+// readStatus reads a session's status from the results API, with the API key.
+func (p *Regula) readStatus(ctx context.Context, id string) (int, error) {
+	if !sessionIDRe.MatchString(id) {
+		return 0, provider.Errorf(http.StatusBadRequest, "malformed sessionId")
+	}
+	var out struct {
+		Status *int `json:"status"`
+	}
+	if _, err := p.up.Do(ctx, upstream.Request{Op: "api/sessions/{id}", Method: http.MethodGet, Path: "/api/sessions/" + id,
+		Header: http.Header{"Authorization": {p.keyHeader}}, Idempotent: true,
+		LogFields: []zap.Field{zap.String("sessionId", id)}}, &out); err != nil {
+		return 0, err
+	}
+	if out.Status == nil {
+		return 0, upstream.ErrMalformed
+	}
+	return *out.Status, nil
+}
+
+// Refresh implements provider.Refresher: Regula's webhooks are not
+// published, so the core can ask the results API instead. A session not yet
+// completed is nothing new.
+func (p *Regula) Refresh(ctx context.Context, s *session.Session) (provider.Event, error) {
+	if s.Provider != Name || s.Ref == "" {
+		return provider.Event{}, nil
+	}
+	status, err := p.readStatus(ctx, s.Ref)
+	if err != nil || status == StatusNotCompleted {
+		return provider.Event{}, err
+	}
+	return eventOf(s.Ref, status), nil
+}
