@@ -26,7 +26,12 @@ func (h *Handler) match(rest string) *provider.Route {
 	return nil
 }
 
+type arrivedKey struct{}
+
 func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) {
+	// The arrival time tells BindSession whether a session was started by
+	// this request or resumed.
+	r = r.WithContext(context.WithValue(r.Context(), arrivedKey{}, time.Now().UTC()))
 	rt := h.match(rest)
 	if rt == nil {
 		h.fail(w, r, provider.Errorf(http.StatusNotFound, "unknown route %s%s", h.Prefix, rest))
@@ -152,6 +157,11 @@ func (h *Handler) sessionFromCookie(r *http.Request) *session.Session {
 }
 
 func (h *Handler) bindSession(w http.ResponseWriter, r *http.Request, s *session.Session) {
+	if arrived, ok := r.Context().Value(arrivedKey{}).(time.Time); ok && s.CreatedAt.Before(arrived) {
+		h.count(provider.CountSessions, "resumed")
+	} else {
+		h.count(provider.CountSessions, "started")
+	}
 	path := h.Prefix
 	if path == "" {
 		path = "/"

@@ -101,7 +101,6 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request) (*session.
 	q := r.URL.Query()
 	if q.Get("new") != "1" {
 		if s := p.host.SessionFromCookie(r); s != nil && s.Provider == "incode" {
-			p.count(provider.CountSessions, "resumed")
 			return s, nil
 		}
 	}
@@ -147,7 +146,6 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request) (*session.
 	if err := p.host.Sessions.Create(context.WithoutCancel(r.Context()), s); err != nil {
 		return nil, err
 	}
-	p.count(provider.CountSessions, "started")
 	p.host.Logger.Info("session started", zap.String("uniqueId", s.UniqueID), zap.String("interviewId", s.Ref))
 	return s, nil
 }
@@ -159,7 +157,6 @@ func (p *Incode) serveStart(w http.ResponseWriter, r *http.Request) error {
 		if s, err = p.host.Sessions.Load(r.Context(), id); err != nil {
 			return sessionError(err)
 		}
-		p.count(provider.CountSessions, "resumed")
 	} else {
 		var err error
 		if s, err = p.startSession(w, r); err != nil {

@@ -106,7 +106,9 @@ type Host struct {
 	// SessionFromCookie returns the live session bound to the request's
 	// session cookie, or nil.
 	SessionFromCookie func(r *http.Request) *session.Session
-	// BindSession sets the cookie binding the browser to s.
+	// BindSession sets the cookie binding the browser to s; providers call
+	// it for every session a start route answers with (it also counts the
+	// session as started or resumed in the metrics).
 	BindSession func(w http.ResponseWriter, r *http.Request, s *session.Session)
 	// AllowCreate applies the per-client quota on session creation; it
 	// returns a 429 *Error when the client is over it.
@@ -117,15 +119,17 @@ type Host struct {
 	// Record stores a provider event on the session it belongs to. It
 	// reports whether the event was new (a retried delivery is not).
 	Record func(ctx context.Context, ev Event) (s *session.Session, isNew bool, err error)
-	// Redact registers a credential the provider obtained (an executive
-	// token, say) so that it never appears in a log line.
+	// Redact registers a long-lived credential the provider obtained (an
+	// executive token, say) so that it never appears in a log line. The
+	// registry is never pruned: do not register per-session tokens (the
+	// redactor removes anything shaped like a JWT anyway).
 	Redact func(secret string)
 	// Observe is called for every provider call (metrics).
 	Observe func(op string, status int, d time.Duration)
-	// Count records an event in the metrics: kind CountSessions with
-	// outcome "started" or "resumed"; kind CountWebhooks with "received",
-	// "rejected" or "deduplicated" (the core counts the webhook outcomes it
-	// sees itself).
+	// Count records an event in the metrics, for what the core cannot see
+	// itself: kind CountWebhooks with "deduplicated" when a provider
+	// recognises a retried delivery before calling Record. (Sessions are
+	// counted by BindSession; received and rejected webhooks by the core.)
 	Count func(kind, outcome string)
 }
 
