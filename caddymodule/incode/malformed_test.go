@@ -1,32 +1,12 @@
 package incode_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io/fs"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
 )
-
-// snapshot hashes every stored session file.
-func snapshot(t *testing.T, root string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	_ = filepath.WalkDir(filepath.Join(root, "idv"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.Contains(p, string(filepath.Separator)+"sessions"+string(filepath.Separator)) {
-			b, _ := os.ReadFile(p)
-			sum := sha256.Sum256(b)
-			out[p] = hex.EncodeToString(sum[:])
-		}
-		return nil
-	})
-	return out
-}
 
 // TestMalformedRequests: each bad request gets the exact status and a JSON
 // error naming the problem, and no stored session changes.
@@ -35,7 +15,7 @@ func TestMalformedRequests(t *testing.T) {
 	c := testcaddy.Client()
 	_, ob := e.get(c, "/onboarding-url")
 	tok := m2s(ob, "token")
-	before := snapshot(t, e.in.Storage)
+	before := testcaddy.Snapshot(t, e.in.Storage)
 	if len(before) != 1 {
 		t.Fatalf("want one stored session, have %d", len(before))
 	}
@@ -112,15 +92,7 @@ func TestMalformedRequests(t *testing.T) {
 			t.Errorf("%s %s: Content-Type %q", tc.method, tc.path, ct)
 		}
 	}
-	after := snapshot(t, e.in.Storage)
-	if len(after) != len(before) {
-		t.Fatalf("sessions were created by bad requests: %d before, %d after", len(before), len(after))
-	}
-	for k, v := range before {
-		if after[k] != v {
-			t.Fatalf("stored session %s changed", k)
-		}
-	}
+	testcaddy.SameSnapshot(t, before, testcaddy.Snapshot(t, e.in.Storage))
 	if n := e.calls("omni/start"); n != 1 {
 		t.Fatalf("bad requests created provider sessions: %d starts", n)
 	}

@@ -1,8 +1,13 @@
 package testcaddy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -85,5 +90,34 @@ func Fault(t testing.TB, base string, rule map[string]any) {
 	b, _ := json.Marshal(rule)
 	if s, _, body := Do(t, http.DefaultClient, "POST", base+"/__sandbox/faults", strings.NewReader(string(b))); s != http.StatusOK {
 		t.Fatalf("sandbox fault: %d %s", s, body)
+	}
+}
+
+// Snapshot hashes every stored session file under the storage root, so a
+// test can prove that requests changed none.
+func Snapshot(t testing.TB, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	_ = filepath.WalkDir(filepath.Join(root, "idv"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(p, string(filepath.Separator)+"sessions"+string(filepath.Separator)) {
+			b, _ := os.ReadFile(p)
+			sum := sha256.Sum256(b)
+			out[p] = hex.EncodeToString(sum[:])
+		}
+		return nil
+	})
+	return out
+}
+
+// SameSnapshot fails the test unless two snapshots are equal.
+func SameSnapshot(t testing.TB, before, after map[string]string) {
+	t.Helper()
+	if len(after) != len(before) {
+		t.Fatalf("stored sessions: %d before, %d after", len(before), len(after))
+	}
+	for k, v := range before {
+		if after[k] != v {
+			t.Fatalf("stored session %s changed", k)
+		}
 	}
 }
