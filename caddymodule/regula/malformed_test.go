@@ -51,6 +51,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"POST", "/api/webhook", `{"sessionId":7,"status":2}`, hook, 400, "sessionId must be a string and status an integer"},
 		{"POST", "/api/webhook", `{"sessionId":"x","status":"two"}`, hook, 400, "sessionId must be a string and status an integer"},
 		{"POST", "/api/webhook", `{"sessionId":"../x"}`, hook, 400, "malformed sessionId"},
+		{"POST", "/api/webhook", `{"sessionId":"a b\r\nX: y","status":2}`, hook, 400, "malformed sessionId"},
 		{"POST", "/api/webhook", `{"sessionId":`, hook, 400, "malformed JSON body"},
 		{"POST", "/api/webhook", ``, hook, 400, "a JSON body is required"},
 		{"GET", "/api/idv/sessions", "", nil, 401, "no live regula session"},

@@ -37,6 +37,9 @@ func (p *Regula) serveWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err := provider.RequireString("sessionId", n.SessionID); err != nil {
 		return err
 	}
+	if !sessionIDRe.MatchString(n.SessionID) { // never a Regula id: refuse before it reaches a log
+		return provider.Errorf(http.StatusBadRequest, "malformed sessionId")
+	}
 	ctx := context.WithoutCancel(r.Context())
 	_, err := p.host.Sessions.LoadByRef(ctx, n.SessionID)
 	switch {
