@@ -71,8 +71,8 @@ func TestDemoInBrowser(t *testing.T) {
 	b.waitText("result", "verified")
 	b.waitText("score", "OK")
 	b.waitTextMatch("events", regexp.MustCompile(`\d.*ONBOARDING_FINISHED`)) // a timestamp, then the status
-	if loc := b.location(); loc != site+"/" {
-		b.fatalf("after the return the address is %s, want %s (the demo drops ?returned=1)", loc, site+"/")
+	if loc := b.location(); loc != site+"/?returned=1" {
+		b.fatalf("the hosted page sent the browser to %s, want the redirectionUrl %s", loc, site+"/?returned=1")
 	}
 	b.checkNoToken()
 
@@ -119,14 +119,28 @@ func startBrowser(t *testing.T) *browser {
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1024, 900),
 	)
+	// chromedp may still log from its goroutines while the browser stops;
+	// t.Logf must not be called once the test is over.
+	var logMu sync.Mutex
+	logDone := false
+	logf := func(format string, args ...any) {
+		logMu.Lock()
+		defer logMu.Unlock()
+		if !logDone {
+			t.Logf("chromedp: "+format, args...)
+		}
+	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf), chromedp.WithErrorf(t.Logf))
+	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(logf), chromedp.WithErrorf(logf))
 	b := &browser{t: t, ctx: ctx}
 	var stopConsole sync.WaitGroup
 	t.Cleanup(func() {
 		cancelTab()
 		cancelAlloc() // waits for the browser to exit
 		stopConsole.Wait()
+		logMu.Lock()
+		logDone = true
+		logMu.Unlock()
 	})
 	// Start the browser with a context that has no deadline: it lives as
 	// long as that context.
@@ -252,17 +266,19 @@ func (b *browser) waitTextFunc(id, want string, ok func(string) bool) {
 		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
 		text, err := chromedp.Run(rctx, chromedp.TextContent(chromedp.ID(id)))
 		rcancel()
-		if err == nil {
+		switch {
+		case err == nil:
 			text = strings.TrimSpace(text)
 			if ok(text) {
 				return
 			}
-			last = text
+			last, lastErr = text, nil
+		case ctx.Err() == nil:
+			lastErr = err
 		}
-		lastErr = err
 		select {
 		case <-ctx.Done():
-			b.fatalf("#%s: waited for text %s; last text %q (last error: %v)", id, want, last, lastErr)
+			b.fatalf("#%s: waited %s for text %s; last text %q (last read error: %v)", id, stepTimeout, want, last, lastErr)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
