@@ -74,7 +74,8 @@ func StartRedis(t testing.TB, extra ...string) *Redis {
 		go func() { exited <- r.cmd.Wait() }()
 		if err := waitPing(r.Addr, exited, 10*time.Second); err != nil {
 			_ = r.cmd.Process.Kill()
-			lastErr = err
+			log, _ := os.ReadFile(r.LogFile)
+			lastErr = fmt.Errorf("%v; its log:\n%s", err, log)
 			continue
 		}
 		t.Cleanup(func() {
