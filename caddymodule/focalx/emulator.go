@@ -1,0 +1,233 @@
+package focalx
+
+import (
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
+)
+
+// Credential outcomes recorded with each GetToken call.
+const (
+	CredOK              = "ok"
+	CredBadClientKey    = "bad_client_key"
+	CredBadClientSecret = "bad_client_secret"
+	CredBadPubKey       = "bad_pub_key"
+	CredUndecryptable   = "undecryptable"
+)
+
+// Emulator emulates Focalx's GetToken API (module ID idv.sandbox.focalx).
+// It opens the auth header with the same envelope code as the provider and
+// answers with the documented statuses: 401 for a wrong client key (in the
+// query or in the header) or a header it cannot decrypt, 402 for a wrong
+// client secret, 403 for a wrong or missing pubKey, 400 for a user_hash that
+// is not an MD5 hex digest. Its tokens are JWTs with a real exp and the
+// user's hash, which GET /__focalx/whoami reads back.
+type Emulator struct {
+	// ClientKey, ClientSecret, EncryptionKey, PubKey and Cipher are what
+	// the emulated account accepts, as in the provider's configuration.
+	ClientKey     string `json:"client_key,omitempty"`
+	ClientSecret  string `json:"client_secret,omitempty"`
+	EncryptionKey string `json:"encryption_key,omitempty"`
+	PubKey        string `json:"pub_key,omitempty"`
+	Cipher        string `json:"cipher,omitempty"`
+	// TokenTTL is the tokens' lifetime. Default: 2h, as documented.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+	// ExpiryFormat is how expiry_time is written: "timedelta" (default,
+	// e.g. "2:00:00" or "5 days, 0:00:00") or "invalid", a string no
+	// parser understands, to exercise the provider's fallback.
+	ExpiryFormat string `json:"expiry_format,omitempty"`
+
+	key  []byte
+	mode Mode
+	host *sandbox.Host
+}
+
+// CaddyModule returns the Caddy module information.
+func (Emulator) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "idv.sandbox.focalx", New: func() caddy.Module { return new(Emulator) }}
+}
+
+// UnmarshalCaddyfile parses the sandbox's focalx block. Syntax:
+//
+//	focalx {
+//		client_key     <key>
+//		client_secret  <secret>
+//		encryption_key <key>            # 64 hex characters or base64 of 32 bytes
+//		pub_key        <key>
+//		cipher         cbc|gcm          # default cbc
+//		token_ttl      <duration>       # default 2h
+//		expiry_format  timedelta|invalid   # default timedelta
+//	}
+func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		if !d.NextArg() {
+			return d.Errf("idv_sandbox focalx: %s needs a value", opt)
+		}
+		val := d.Val()
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+		if opt == "token_ttl" {
+			dur, err := caddy.ParseDuration(val)
+			if err != nil || dur <= 0 {
+				return d.Errf("idv_sandbox focalx: token_ttl must be a positive duration, got %q", val)
+			}
+			e.TokenTTL = caddy.Duration(dur)
+			continue
+		}
+		f, ok := map[string]*string{"client_key": &e.ClientKey, "client_secret": &e.ClientSecret,
+			"encryption_key": &e.EncryptionKey, "pub_key": &e.PubKey, "cipher": &e.Cipher, "expiry_format": &e.ExpiryFormat}[opt]
+		if !ok {
+			return d.Errf("idv_sandbox focalx: unknown option %q", opt)
+		}
+		*f = val
+	}
+	return nil
+}
+
+// ProvisionSandbox implements sandbox.Emulator.
+func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
+	repl := caddy.NewReplacer()
+	for _, f := range []*string{&e.ClientKey, &e.ClientSecret, &e.EncryptionKey, &e.PubKey, &e.Cipher, &e.ExpiryFormat} {
+		*f = strings.TrimSpace(repl.ReplaceAll(*f, ""))
+	}
+	if e.ClientKey == "" || e.ClientSecret == "" || e.EncryptionKey == "" || e.PubKey == "" {
+		return errors.New("client_key, client_secret, encryption_key and pub_key are required")
+	}
+	var err error
+	if e.key, err = ParseKey(e.EncryptionKey); err != nil {
+		return err
+	}
+	if e.mode, err = ParseMode(e.Cipher); err != nil {
+		return err
+	}
+	switch e.ExpiryFormat {
+	case "":
+		e.ExpiryFormat = "timedelta"
+	case "timedelta", "invalid":
+	default:
+		return fmt.Errorf("expiry_format must be timedelta or invalid, got %q", e.ExpiryFormat)
+	}
+	if e.TokenTTL < 0 {
+		return errors.New("token_ttl must be positive")
+	}
+	if e.TokenTTL == 0 {
+		e.TokenTTL = caddy.Duration(DefaultLifetime)
+	}
+	e.host = h
+	return nil
+}
+
+// ServeSandbox implements sandbox.Emulator. GetToken is served at
+// /GetToken, as documented, and at / when the request carries clientKey or
+// auth, as in the documentation's curl example; a bare / is left to others.
+func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
+	switch {
+	case r.URL.Path == "/__focalx/whoami":
+		e.whoami(w, r)
+	case r.URL.Path == "/GetToken",
+		r.URL.Path == "/" && (r.URL.Query().Has("clientKey") || r.Header.Get("auth") != ""):
+		e.getToken(w, r)
+	default:
+		return false
+	}
+	return true
+}
+
+func apiErr(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	sandbox.WriteJSON(w, status, sandbox.APIError(status, msg, r.URL.Path))
+}
+
+func same(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// check classifies a GetToken call: the credential outcome, and the error
+// status and message (0 when the credentials are good).
+func (e *Emulator) check(r *http.Request) (userHash, cred string, status int, msg string) {
+	if !same(r.URL.Query().Get("clientKey"), e.ClientKey) {
+		return "", CredBadClientKey, http.StatusUnauthorized, "invalid client key"
+	}
+	plain, err := Open(e.mode, e.key, r.Header.Get("auth"))
+	var in authPayload
+	if err != nil || json.Unmarshal(plain, &in) != nil {
+		return "", CredUndecryptable, http.StatusUnauthorized, "invalid client key: the auth header cannot be decrypted"
+	}
+	switch {
+	case !same(in.ClientKey, e.ClientKey):
+		return "", CredBadClientKey, http.StatusUnauthorized, "invalid client key"
+	case !same(in.ClientSecret, e.ClientSecret):
+		return "", CredBadClientSecret, http.StatusPaymentRequired, "invalid client secret"
+	case !same(r.Header.Get("pubKey"), e.PubKey):
+		return "", CredBadPubKey, http.StatusForbidden, "invalid public key"
+	}
+	if b, err := hex.DecodeString(in.UserHash); err != nil || len(b) != 16 {
+		return "", CredOK, http.StatusBadRequest, "user_hash must be the MD5 hex digest of the user's e-mail"
+	}
+	return strings.ToLower(in.UserHash), CredOK, 0, ""
+}
+
+func (e *Emulator) getToken(w http.ResponseWriter, r *http.Request) {
+	hash, cred, status, msg := e.check(r)
+	e.host.Calls.Record("focalx", "GetToken", cred)
+	e.host.Requests.Record("focalx", r, r.Header.Get("auth") != "", false)
+	if e.host.Faults.Apply(w, r, "focalx", "GetToken") {
+		return
+	}
+	// GET as documented; POST too, which is what the documentation's curl
+	// example (with --data '') really sends.
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		apiErr(w, r, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	if status != 0 {
+		apiErr(w, r, status, msg)
+		return
+	}
+	ttl := time.Duration(e.TokenTTL)
+	tok := e.host.Signer.Mint(jwt.MapClaims{"typ": "focalx", "sub": hash, "user_hash": hash}, ttl)
+	expiry := FormatTimedelta(ttl)
+	if e.ExpiryFormat == "invalid" {
+		expiry = "in about " + expiry
+	}
+	sandbox.WriteJSON(w, http.StatusOK, map[string]string{"token": tok, "expiry_time": expiry})
+}
+
+// whoami answers the user_hash of a Bearer token the emulator issued, so
+// tests can prove a token works and belongs to the right user.
+func (e *Emulator) whoami(w http.ResponseWriter, r *http.Request) {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	claims, err := e.host.Signer.Verify(tok)
+	hash, _ := claims["user_hash"].(string)
+	switch {
+	case errors.Is(err, sandbox.ErrTokenExpired):
+		e.host.Calls.Record("focalx", "whoami", "expired_token")
+		apiErr(w, r, http.StatusUnauthorized, "token expired")
+	case err != nil || claims["typ"] != "focalx" || hash == "":
+		e.host.Calls.Record("focalx", "whoami", "invalid_token")
+		apiErr(w, r, http.StatusUnauthorized, "missing or invalid token")
+	default:
+		e.host.Calls.Record("focalx", "whoami", "token")
+		sandbox.WriteJSON(w, http.StatusOK, map[string]any{"user_hash": hash, "exp": claims["exp"]})
+	}
+}
+
+// Interface guards
+var (
+	_ sandbox.Emulator      = (*Emulator)(nil)
+	_ caddyfile.Unmarshaler = (*Emulator)(nil)
+)
