@@ -170,7 +170,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	cacheKey := name + "\x00" + h.namespace
 	tokens, release := tokencache.Shared(cacheKey)
-	tokens.FetchTimeout = time.Duration(h.Timeout)
 	tokens.SetObserver(func(ev string) { countEvent(metrics.tokenCache, name, ev) })
 	h.releases = append(h.releases, release)
 

@@ -137,17 +137,3 @@ func adapt(t *testing.T, src []byte) []byte {
 	out.WriteByte('\n')
 	return out.Bytes()
 }
-
-// TestExampleAdapts: examples/regula/Caddyfile stays valid.
-func TestExampleAdapts(t *testing.T) {
-	src, err := os.ReadFile("../../examples/regula/Caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := adapt(t, src)
-	for _, want := range []string{`"name": "regula"`, `"handler": "idv_sandbox"`, `"webhook_auth"`} {
-		if !bytes.Contains(got, []byte(want)) {
-			t.Fatalf("the example adapts without %s:\n%s", want, got)
-		}
-	}
-}

@@ -35,9 +35,6 @@ type Cache struct {
 	sf  singleflight.Group
 	now func() time.Time
 
-	// FetchTimeout bounds a fetch; it runs detached from the first caller's
-	// context so that one caller giving up does not fail the others.
-	FetchTimeout time.Duration
 
 	observer atomic.Pointer[Observer]
 
@@ -47,7 +44,7 @@ type Cache struct {
 
 // New returns an empty cache.
 func New() *Cache {
-	return &Cache{c: gocache.New(gocache.NoExpiration, 10*time.Minute), now: time.Now, FetchTimeout: 30 * time.Second}
+	return &Cache{c: gocache.New(gocache.NoExpiration, 10*time.Minute), now: time.Now}
 }
 
 // SetObserver installs fn to be called on every cache event
@@ -64,6 +61,9 @@ type entry struct {
 	token     string
 	refreshAt time.Time
 }
+
+// maxFetch bounds one fetch whatever the fetcher does.
+const maxFetch = 2 * time.Minute
 
 // Margin is how long before its expiry a token is treated as expired, so it
 // is refreshed before the provider would refuse it: a tenth of its lifetime,
@@ -99,7 +99,10 @@ func (c *Cache) Get(ctx context.Context, key string, fetch Fetcher) (string, err
 		}
 		fetched = true
 		c.fetches.Add(1)
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.FetchTimeout)
+		// Detached from the first caller's context, so that one caller
+		// giving up does not fail the others; the fetch's own provider call
+		// carries the handler's timeout, and this bounds anything else.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), maxFetch)
 		defer cancel()
 		tok, exp, err := fetch(fctx)
 		if err != nil {

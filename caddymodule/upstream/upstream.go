@@ -262,9 +262,11 @@ func ClientError(err error) *provider.Error {
 	case errors.Is(err, ErrMalformed):
 		return &provider.Error{Status: http.StatusBadGateway, Msg: "upstream answered malformed JSON", Err: err}
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return &provider.Error{Status: http.StatusGatewayTimeout, Msg: "upstream timed out", Err: err}
+		// The cause is a class, not err: a *url.Error carries the URL and
+		// its query string into the log line.
+		return &provider.Error{Status: http.StatusGatewayTimeout, Msg: "upstream timed out", Err: errors.New("timeout")}
 	case errors.Is(err, context.Canceled):
-		return &provider.Error{Status: 499, Msg: "request canceled", Err: err}
+		return &provider.Error{Status: 499, Msg: "request canceled", Err: errors.New("canceled")}
 	default:
 		return &provider.Error{Status: http.StatusBadGateway, Msg: "upstream unreachable", Err: errors.New(errorClass(err))}
 	}

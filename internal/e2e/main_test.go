@@ -46,7 +46,13 @@ func rootCaddyfile(t testing.TB) string {
 	if !rootRe.MatchString(body) {
 		t.Fatalf("../../Caddyfile has no line `root * examples/demo`: update this test")
 	}
-	return rootRe.ReplaceAllStringFunc(body, func(m string) string { return rootRe.FindStringSubmatch(m)[1] + demo })
+	body = rootRe.ReplaceAllStringFunc(body, func(m string) string { return rootRe.FindStringSubmatch(m)[1] + demo })
+	// Imports are relative to the Caddyfile, which is not where this runs.
+	examples := filepath.Dir(demo)
+	if !strings.Contains(body, "import examples/") {
+		t.Fatalf("../../Caddyfile no longer imports examples/log-filters.caddy: update this test")
+	}
+	return strings.ReplaceAll(body, "import examples/", "import "+examples+"/")
 }
 
 // dropGlobalOptions removes the global options block: a `{ ... }` that comes
