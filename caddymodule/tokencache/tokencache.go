@@ -35,7 +35,6 @@ type Cache struct {
 	sf  singleflight.Group
 	now func() time.Time
 
-
 	observer atomic.Pointer[Observer]
 
 	hits, misses, refreshes, coalesced, fetches, errors atomic.Uint64
