@@ -56,6 +56,12 @@ func (p *Focalx) serveToken(w http.ResponseWriter, r *http.Request) error {
 	if email == "" {
 		return provider.Errorf(http.StatusBadRequest, "the user's e-mail is missing (user_email %s is empty for this request)", p.userEmail)
 	}
+	if len(email) > 254 { // the longest address SMTP allows
+		return provider.Errorf(http.StatusBadRequest, "the user's e-mail is longer than 254 characters")
+	}
+	if strings.ContainsFunc(email, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return provider.Errorf(http.StatusBadRequest, "the user's e-mail contains spaces or control characters")
+	}
 	hash := UserHash(email)
 	// One fetch per user however many requests wait for it; the key never
 	// mixes users, so no user gets another's token.
