@@ -2,56 +2,22 @@ package caddymodule_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden JSON files in testdata")
 
-// TestAdaptGolden adapts every testdata/*.caddyfile and compares the JSON
-// with the golden file beside it (go test -run TestAdaptGolden -update
-// rewrites them). The JSON is the contract of the Caddyfile syntax.
+// TestAdaptGolden: testdata/*.caddyfile adapt to the JSON beside them
+// (go test ./caddymodule/ -run TestAdaptGolden -update rewrites them).
 func TestAdaptGolden(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.caddyfile")
-	if len(files) == 0 {
-		t.Fatal("no testdata")
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			in, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(in, nil)
-			if err != nil {
-				t.Fatalf("adapt: %v", err)
-			}
-			var pretty bytes.Buffer
-			if err := json.Indent(&pretty, out, "", "\t"); err != nil {
-				t.Fatal(err)
-			}
-			pretty.WriteByte('\n')
-			golden := strings.TrimSuffix(f, ".caddyfile") + ".json"
-			if *update {
-				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(pretty.Bytes(), want) {
-				t.Fatalf("adapted JSON differs from %s:\n%s", golden, pretty.String())
-			}
-		})
-	}
+	testcaddy.AdaptGolden(t, *update, "{env.INCODE_API_KEY}", "{env.INCODE_ADMIN_PASSWORD}", "{env.HOOK_CLIENT_SECRET}", "{env.IDV_WEBHOOK_SECRET}")
 }
 
 // TestSecretsStayPlaceholders: {env.*} values are resolved when the handler

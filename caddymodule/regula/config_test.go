@@ -1,11 +1,7 @@
 package regula_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +11,7 @@ import (
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/regula"
+	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -90,50 +87,5 @@ func TestCaddyfileErrors(t *testing.T) {
 // provision, never written into the config). Run with -update to rewrite
 // the JSON.
 func TestAdaptGolden(t *testing.T) {
-	files, _ := filepath.Glob("testdata/*.caddyfile")
-	if len(files) == 0 {
-		t.Fatal("no testdata/*.caddyfile")
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			src, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := adapt(t, src)
-			golden := strings.TrimSuffix(f, ".caddyfile") + ".json"
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Fatalf("%s adapts to\n%s\nwant (%s)\n%s", f, got, golden, want)
-			}
-			if bytes.Contains(src, []byte("{env.REGULA_API_KEY}")) && !bytes.Contains(got, []byte(`"api_key": "{env.REGULA_API_KEY}"`)) {
-				t.Fatalf("the API key placeholder did not survive adaptation:\n%s", got)
-			}
-		})
-	}
-}
-
-func adapt(t *testing.T, src []byte) []byte {
-	t.Helper()
-	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(src, map[string]any{"filename": "Caddyfile"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, w := range warnings {
-		t.Logf("warning: %s", w)
-	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, cfg, "", "\t"); err != nil {
-		t.Fatal(err)
-	}
-	out.WriteByte('\n')
-	return out.Bytes()
+	testcaddy.AdaptGolden(t, *update, "{env.REGULA_API_KEY}")
 }
