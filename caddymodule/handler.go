@@ -103,6 +103,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("prefix must start with /, got %q", h.Prefix)
 	}
 	h.Prefix = strings.TrimSuffix(h.Prefix, "/")
+	if h.Prefix == "" {
+		return fmt.Errorf("prefix / would answer every request of the site; use a path such as /api")
+	}
 	if h.SessionTTL == 0 {
 		h.SessionTTL = caddy.Duration(24 * time.Hour)
 	}
@@ -127,28 +130,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("idv: registering metrics: %w", err)
 	}
 
-	h.namespace = h.StorageNamespace
-	if h.namespace == "" {
-		sum := sha256.Sum256([]byte(name + "\x00" + h.Prefix))
-		h.namespace = name + "-" + hex.EncodeToString(sum[:4])
-	}
-	h.store = &session.StorageStore{Storage: ctx.Storage(), Namespace: h.namespace}
-
 	for _, o := range h.CORSOrigins {
 		h.cors = setOf(h.cors, o)
 	}
 	for _, o := range h.RedirectOrigins {
 		h.redirects = setOf(h.redirects, o)
 	}
-	if h.SessionQuota == nil {
-		h.SessionQuota = &Quota{}
-	}
-	quota, releaseQuota, err := h.SessionQuota.provision(h.namespace)
-	if err != nil {
-		return err
-	}
-	h.quota = quota
-	h.releases = append(h.releases, releaseQuota)
 	if h.WebhookAuth != nil {
 		if err := h.WebhookAuth.Provision(); err != nil {
 			return fmt.Errorf("webhook_auth: %w", err)
@@ -168,15 +155,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		ResponseHeaderTimeout: time.Duration(h.Timeout),
 		ForceAttemptHTTP2:     true,
 	}
-	cacheKey := name + "\x00" + h.namespace
-	tokens, release := tokencache.Shared(cacheKey)
-	tokens.SetObserver(func(ev string) { countEvent(metrics.tokenCache, name, ev) })
-	h.releases = append(h.releases, release)
-
+	// Sessions, tokens and the quota are provided once the provider has
+	// resolved its configuration: their keys depend on the account it
+	// talks to, so two sites (or a reload) with different accounts never
+	// share them.
+	store := &session.StorageStore{Storage: ctx.Storage()}
+	h.store = store
 	h.host = &provider.Host{
 		Logger:            h.logger.Named(name),
-		Sessions:          h.store,
-		Tokens:            tokens,
+		Sessions:          store,
 		HTTP:              &http.Client{Transport: h.transport, CheckRedirect: noRedirects},
 		Transport:         h.transport,
 		Timeout:           time.Duration(h.Timeout),
@@ -198,6 +185,36 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	for _, s := range p.Secrets() {
 		RegisterSecret(s)
 	}
+
+	identity := ""
+	if id, ok := p.(provider.Identifier); ok {
+		identity = id.Identity()
+	}
+	h.namespace = h.StorageNamespace
+	if h.namespace == "" {
+		sum := sha256.Sum256([]byte(name + "\x00" + h.Prefix + "\x00" + identity))
+		h.namespace = name + "-" + hex.EncodeToString(sum[:4])
+	}
+	if strings.ContainsAny(h.namespace, "/\\") || strings.Contains(h.namespace, "..") {
+		return fmt.Errorf("idv: storage_namespace must not contain a path separator or '..'")
+	}
+	store.Namespace = h.namespace
+	// The credentials are part of the cache key: a token obtained with one
+	// set is never used after they change.
+	secretSum := sha256.Sum256([]byte(strings.Join(p.Secrets(), "\x00")))
+	tokens, release := tokencache.Shared(name + "\x00" + h.namespace + "\x00" + hex.EncodeToString(secretSum[:]))
+	tokens.SetObserver(func(ev string) { countEvent(metrics.tokenCache, name, ev) })
+	h.releases = append(h.releases, release)
+	h.host.Tokens = tokens
+	if h.SessionQuota == nil {
+		h.SessionQuota = &Quota{}
+	}
+	quota, releaseQuota, err := h.SessionQuota.provision(h.namespace)
+	if err != nil {
+		return err
+	}
+	h.quota = quota
+	h.releases = append(h.releases, releaseQuota)
 	if h.WebhookAuth != nil {
 		for _, s := range h.WebhookAuth.Secrets() {
 			RegisterSecret(s)

@@ -126,6 +126,19 @@ func (h *Handler) crossSite(r *http.Request) bool {
 	return false
 }
 
+// sameOrigin reports whether a browser says r comes from the site's own
+// pages (Fetch Metadata, or an Origin naming this host).
+func sameOrigin(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		return true
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		u, err := url.Parse(origin)
+		return err == nil && strings.EqualFold(u.Host, r.Host)
+	}
+	return false
+}
+
 // checkRedirect allows absolute http(s) URLs on the site's own origin or on
 // one listed in redirect_origins.
 func (h *Handler) checkRedirect(r *http.Request, raw string) error {
@@ -156,9 +169,17 @@ func (h *Handler) sessionFromCookie(r *http.Request) *session.Session {
 	return s
 }
 
+// bindSession sets the session cookie. A session this request started is
+// always bound. A resumed one is bound only for a request from the site's
+// own pages: otherwise a link to <prefix>/start?uniqueId=<attacker's id>
+// would plant the attacker's session in the victim's browser, and the
+// victim would then verify their identity inside it.
 func (h *Handler) bindSession(w http.ResponseWriter, r *http.Request, s *session.Session) {
 	if arrived, ok := r.Context().Value(arrivedKey{}).(time.Time); ok && s.CreatedAt.Before(arrived) {
 		h.count(provider.CountSessions, "resumed")
+		if !sameOrigin(r) {
+			return
+		}
 	} else {
 		h.count(provider.CountSessions, "started")
 	}

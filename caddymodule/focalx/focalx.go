@@ -178,7 +178,12 @@ func (p *Focalx) Secrets() []string {
 }
 
 // Interface guards
+// Identity implements provider.Identifier: a digest of the base URL and the
+// credentials (Focalx stores no sessions, so a rotation loses nothing).
+func (p *Focalx) Identity() string { return p.account }
+
 var (
+	_ provider.Identifier   = (*Focalx)(nil)
 	_ provider.Provider     = (*Focalx)(nil)
 	_ caddyfile.Unmarshaler = (*Focalx)(nil)
 )

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -52,6 +53,7 @@ type Incode struct {
 	// resolved at provision
 	key, flow, client, email, password, static, version string
 
+	base  *url.URL
 	host  *provider.Host
 	up    *upstream.Client
 	proxy *passthrough.Proxy
@@ -147,15 +149,12 @@ func (p *Incode) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	p.up = &upstream.Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1,
 		Logger: h.Logger, Provider: "incode", Observe: h.Observe}
 	p.proxy = passthrough.New(base, "/0/omni/", h.Transport, h.Logger)
-	if p.static != "" {
-		exp, ok := jwtExpiry(p.static)
-		if !ok {
-			exp = h.Now().Add(24 * time.Hour)
-		}
-		h.Tokens.Set(execKey, p.static, exp)
-	}
+	p.base = base
 	return nil
 }
+
+// Identity implements provider.Identifier.
+func (p *Incode) Identity() string { return p.base.String() + "|" + p.client + "|" + p.flow }
 
 // Secrets implements provider.Provider.
 func (p *Incode) Secrets() []string { return []string{p.key, p.password, p.static} }
@@ -194,6 +193,7 @@ func (p *Incode) headers(sessionToken string) http.Header {
 
 // Interface guards
 var (
+	_ provider.Identifier   = (*Incode)(nil)
 	_ provider.Provider     = (*Incode)(nil)
 	_ caddyfile.Unmarshaler = (*Incode)(nil)
 )

@@ -87,8 +87,9 @@ type Host struct {
 	Logger *zap.Logger
 	// Sessions is the session store (Caddy storage, namespaced per handler).
 	Sessions session.Store
-	// Tokens is shared by every handler with the same CacheKey and survives
-	// reloads.
+	// Tokens is shared by every handler with the same provider account and
+	// credentials, and survives reloads. It is set after ProvisionIDV: use
+	// it when serving requests.
 	Tokens *tokencache.Cache
 	// HTTP is the client for provider calls; Transport is its transport,
 	// for passthrough proxies.
@@ -146,6 +147,15 @@ func ParseBaseURL(field, raw string) (*url.URL, error) {
 		return nil, Errorf(0, "%s must be an http or https URL with a host and no query, got %q", field, raw)
 	}
 	return u, nil
+}
+
+// Identifier is implemented by providers to name the account their
+// configuration talks to (base URL and account or client id; no secret).
+// The core keys stored sessions, the token cache and the quota with it, so
+// two sites using different accounts under the same prefix never share them.
+// Called after ProvisionIDV.
+type Identifier interface {
+	Identity() string
 }
 
 // Refresher is implemented by providers that can read a session's outcome

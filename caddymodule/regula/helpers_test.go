@@ -92,13 +92,13 @@ type started struct {
 }
 
 // start calls a start route and fails the test unless it answers 200.
-func (s *stack) start(c *http.Client, method, path, body string) started {
+func (s *stack) start(c *http.Client, method, path, body string, hdr ...string) started {
 	s.t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	status, _, out := testcaddy.Do(s.t, c, method, s.site(path), rd)
+	status, _, out := testcaddy.Do(s.t, c, method, s.site(path), rd, hdr...)
 	if status != http.StatusOK {
 		s.t.Fatalf("%s %s: %d %s", method, path, status, out)
 	}

@@ -165,7 +165,11 @@ func (p *Regula) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 func (p *Regula) Secrets() []string { return []string{p.key} }
 
 // Interface guards
+// Identity implements provider.Identifier: the IDV host and the workflow.
+func (p *Regula) Identity() string { return p.base + "|" + p.workflow }
+
 var (
+	_ provider.Identifier   = (*Regula)(nil)
 	_ provider.Provider     = (*Regula)(nil)
 	_ provider.Refresher    = (*Regula)(nil)
 	_ caddyfile.Unmarshaler = (*Regula)(nil)
