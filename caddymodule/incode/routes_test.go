@@ -350,8 +350,10 @@ func TestHostedFlowWebhookEndToEnd(t *testing.T) {
 
 func TestApprove(t *testing.T) {
 	e := start(t, "", admin)
+	var lastInterview string
 	approve := func(outcome string) (int, map[string]any) {
 		_, ob := e.get(testcaddy.Client(), "/onboarding-url")
+		lastInterview = m2s(ob, "interviewId")
 		if outcome != "" {
 			finishHosted(t, m2s(ob, "url"), outcome)
 		}
@@ -366,6 +368,11 @@ func TestApprove(t *testing.T) {
 	data, _ := m["data"].(map[string]any)
 	if m["success"] != true || data["uuid"] == nil || data["success"] != true || m2s(m, "timestamp") == "" {
 		t.Fatalf("approve OK: %v", m)
+	}
+	// A retried delivery is acknowledged without approving again.
+	status, m = e.post(testcaddy.Client(), "/approve", fmt.Sprintf(`{"interviewId":%q,"onboardingStatus":"ONBOARDING_FINISHED"}`, lastInterview), "X-Webhook-Secret", "hook-secret")
+	if status != 200 || m["success"] != true {
+		t.Fatalf("retried approve: %d %v", status, m)
 	}
 	if n := e.calls("omni/process/approve", "executive_token"); n != 1 {
 		t.Fatalf("approve calls = %d, want 1", n)
@@ -595,3 +602,22 @@ func TestRoutingErrors(t *testing.T) {
 }
 
 func jsonUnmarshal(s string, v any) error { return jsonDecode([]byte(s), v) }
+
+// TestWebhookCannotForgeTheResult: a payload claiming a manual approval
+// does not make a failed verification verified; the result is the score the
+// provider gives the executive token.
+func TestWebhookCannotForgeTheResult(t *testing.T) {
+	e := start(t, "", admin)
+	c := testcaddy.Client()
+	_, ob := e.get(c, "/onboarding-url")
+	finishHosted(t, m2s(ob, "url"), "fail")
+	e.waitSession(c, func(m map[string]any) bool { return m["result"] == "failed" })
+	forged := fmt.Sprintf(`{"interviewId":%q,"onboardingStatus":"MANUAL_REVIEW_APPROVED"}`, m2s(ob, "interviewId"))
+	if status, m := e.post(testcaddy.Client(), "/webhook", forged, "X-Webhook-Secret", "hook-secret"); status != 200 {
+		t.Fatalf("webhook: %d %v", status, m)
+	}
+	s := e.waitSession(c, func(m map[string]any) bool { return m["status"] == "MANUAL_REVIEW_APPROVED" })
+	if s["result"] != "failed" || s["score"] != "FAIL" {
+		t.Fatalf("a payload changed the result: %v", s)
+	}
+}

@@ -75,8 +75,11 @@ func (p *Incode) handleNotification(ctx context.Context, n notification, known *
 		return stored.Score, true, nil
 	}
 	ev := provider.Event{Ref: n.InterviewID, Key: key, Status: n.OnboardingStatus}
+	// The result comes only from the score the provider gives the executive
+	// token, never from the payload: a webhook says that something changed,
+	// the provider says what.
 	switch n.OnboardingStatus {
-	case Finished:
+	case Finished, "MANUAL_REVIEW_APPROVED", "MANUAL_REVIEW_REJECTED":
 		if known != nil || p.email != "" || p.static != "" {
 			sc := known
 			if sc == nil {
@@ -88,15 +91,12 @@ func (p *Incode) handleNotification(ctx context.Context, n notification, known *
 			}
 			score = sc.Overall.Status
 			ev.Score, ev.Result = score, resultOf(score)
-			p.host.Logger.Info("onboarding finished", zap.String("interviewId", n.InterviewID), zap.String("score", score))
+			p.host.Logger.Info("onboarding status", zap.String("interviewId", n.InterviewID),
+				zap.String("onboardingStatus", n.OnboardingStatus), zap.String("score", score))
 		} else {
-			p.host.Logger.Warn("onboarding finished, but no executive credentials are configured to read the score",
-				zap.String("interviewId", n.InterviewID))
+			p.host.Logger.Warn("no executive credentials are configured to read the score: the result stays unknown",
+				zap.String("interviewId", n.InterviewID), zap.String("onboardingStatus", n.OnboardingStatus))
 		}
-	case "MANUAL_REVIEW_APPROVED":
-		ev.Result = provider.ResultVerified
-	case "MANUAL_REVIEW_REJECTED", "EXPIRED":
-		ev.Result = provider.ResultFailed
 	}
 	if lerr == nil {
 		_, isNew, err := p.host.Record(ctx, ev)
@@ -148,6 +148,13 @@ func (p *Incode) serveApprove(w http.ResponseWriter, r *http.Request) error {
 	}
 	if p.email == "" && p.static == "" {
 		return provider.Errorf(http.StatusNotImplemented, "approve needs executive credentials (admin_email and admin_password, or admin_token)")
+	}
+	// A retried delivery must not approve twice.
+	if stored, err := p.host.Sessions.LoadByRef(ctx, n.InterviewID); err == nil && stored.HasEvent(n.InterviewID+":"+n.OnboardingStatus) {
+		p.count(provider.CountWebhooks, "deduplicated")
+		provider.WriteJSON(w, http.StatusOK, map[string]any{"timestamp": timestamp(), "success": true,
+			"data": map[string]any{"duplicate": true, "score": stored.Score}})
+		return nil
 	}
 	sc, err := p.executiveScore(ctx, n.InterviewID)
 	if err != nil {

@@ -50,17 +50,17 @@ func (p *Regula) serveWebhook(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	default:
-		if n.Status == nil {
-			status, err := p.readStatus(ctx, n.SessionID)
-			if err != nil {
-				return upstream.ClientError(err)
-			}
-			n.Status = &status
+		// The status is read from the results API with the API key, never
+		// taken from the payload: a webhook says that something changed,
+		// the provider says what (and a failed read is retried by the sender).
+		status, err := p.readStatus(ctx, n.SessionID)
+		if err != nil {
+			return upstream.ClientError(err)
 		}
-		if _, _, err := p.host.Record(ctx, eventOf(n.SessionID, *n.Status)); err != nil {
+		if _, _, err := p.host.Record(ctx, eventOf(n.SessionID, status)); err != nil {
 			return err
 		}
-		p.host.Logger.Info("session status", zap.String("sessionId", n.SessionID), zap.String("status", StatusName(*n.Status)))
+		p.host.Logger.Info("session status", zap.String("sessionId", n.SessionID), zap.String("status", StatusName(status)))
 	}
 	provider.WriteJSON(w, http.StatusOK, map[string]any{"timestamp": time.Now().UTC().Format(time.RFC3339), "success": true, "data": data})
 	return nil
