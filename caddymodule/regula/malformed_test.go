@@ -91,3 +91,33 @@ func TestMalformedRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestPassthroughCannotCreateBillableObjects: a browser holding a session
+// cannot use the passthrough to mint ephemeral devices or create sessions,
+// which would bypass /start and its quota.
+func TestPassthroughCannotCreateBillableObjects(t *testing.T) {
+	s := startStack(t, stackOpts{})
+	c := testcaddy.Client()
+	st := s.start(c, "GET", "/api/start", "")
+	s.reset()
+	for _, tc := range []struct{ method, path string }{
+		{"POST", "/api/idv/sessions?workflowId=wf-test"},
+		{"PUT", "/api/idv/sessions"},
+		{"POST", "/api/idv/device/ephemeral"},
+		{"GET", "/api/idv/device/ephemeral"},
+		{"POST", "/api/idv/v1/deeplink?workflowId=wf-test"},
+		{"POST", "/api/idv/Device/ephemeral"},
+	} {
+		status, _, body := testcaddy.Do(t, c, tc.method, s.site(tc.path), strings.NewReader(`{"ttl":3600,"metadata":{}}`))
+		if status != http.StatusForbidden || !strings.Contains(body, "goes through /api/start") {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, status, body)
+		}
+	}
+	if n := len(s.requests()); n != 0 {
+		t.Fatalf("%d requests reached Regula", n)
+	}
+	// Reading the session still works.
+	if status, _, body := testcaddy.Do(t, c, "GET", s.site("/api/idv/sessions/"+st.SessionID), nil); status != http.StatusOK {
+		t.Fatalf("reading the session: %d %s", status, body)
+	}
+}

@@ -253,6 +253,9 @@ func (p *Regula) servePassthrough(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return provider.Errorf(http.StatusBadRequest, "path is not allowed")
 	}
+	if billable(r.Method, suffix) {
+		return provider.Errorf(http.StatusForbidden, "creating devices or sessions goes through %s/start (it is billable and rate-limited)", p.host.Prefix)
+	}
 	s, err := p.passthroughSession(r)
 	if err != nil {
 		return err
@@ -268,6 +271,22 @@ func (p *Regula) servePassthrough(w http.ResponseWriter, r *http.Request) error 
 		r.URL = &u
 	}
 	return p.proxy.Forward(w, r, suffix, http.Header{"Authorization": {s.Token}})
+}
+
+// billable reports whether a passthrough call would mint an ephemeral
+// device or create a session: those go through /start, under its quota, and
+// never with a browser's token.
+func billable(method, suffix string) bool {
+	lower := strings.ToLower(suffix)
+	switch {
+	case strings.HasPrefix(lower, "device/"), lower == "device":
+		return true
+	case strings.HasPrefix(lower, "v1/deeplink"):
+		return true
+	case method != http.MethodGet && method != http.MethodHead && (lower == "sessions" || strings.HasPrefix(lower, "sessions?")):
+		return true
+	}
+	return false
 }
 
 // Session statuses of Regula's results API.
