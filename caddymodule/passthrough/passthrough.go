@@ -93,11 +93,25 @@ func Within(root, p string) bool {
 }
 
 // Strip lists the request headers never forwarded: the client's own
-// credentials and anything that describes another host.
+// credentials, anything that describes another host or client, and the
+// URL and method overrides some frameworks honour (they would move a
+// request outside the root after our checks). Every X-Forwarded-* header is
+// dropped too.
 var Strip = []string{
 	"Cookie", "Authorization", "Proxy-Authorization", "X-Api-Key", "X-Incode-Hardware-Id",
-	"X-Token", "Auth", "Pubkey", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host",
-	"X-Forwarded-Proto", "X-Real-Ip", "Origin", "Referer",
+	"X-Token", "Auth", "Pubkey", "Forwarded", "X-Real-Ip", "True-Client-Ip", "X-Client-Ip",
+	"X-Host", "X-Original-Url", "X-Rewrite-Url", "X-Original-Host", "X-Http-Method-Override",
+	"X-Http-Method", "X-Method-Override", "Via", "Origin", "Referer",
+}
+
+// StripResponse lists the provider's response headers never relayed: they
+// would speak for our origin (cookies, CORS, HSTS, alternative services, or
+// wiping the site's storage).
+var StripResponse = []string{
+	"Set-Cookie", "Alt-Svc", "Clear-Site-Data", "Strict-Transport-Security",
+	"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Methods",
+	"Access-Control-Allow-Headers", "Access-Control-Expose-Headers", "Access-Control-Max-Age",
+	"Content-Security-Policy", "Refresh", "Link",
 }
 
 // Proxy forwards requests to one provider host.
@@ -113,7 +127,6 @@ type ctxKey struct{}
 type call struct {
 	path   string // escaped path under root, already validated
 	header http.Header
-	errOut *error
 }
 
 // New returns a proxy to base (scheme, host and optional base path) whose
@@ -126,8 +139,12 @@ func New(base *url.URL, root string, transport http.RoundTripper, logger *zap.Lo
 		Transport:     transport,
 		FlushInterval: -1, // stream: SDK uploads and answers pass through as they come
 		ModifyResponse: func(resp *http.Response) error {
-			// The provider's cookies are for its own domain; never set them on ours.
-			resp.Header.Del("Set-Cookie")
+			for _, h := range StripResponse {
+				resp.Header.Del(h)
+			}
+			// Served from our origin: never sniffed or rendered as a page.
+			resp.Header.Set("X-Content-Type-Options", "nosniff")
+			resp.Header.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -135,8 +152,8 @@ func New(base *url.URL, root string, transport http.RoundTripper, logger *zap.Lo
 			if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
 				status, msg = http.StatusGatewayTimeout, "upstream timed out"
 			}
-			if c, ok := r.Context().Value(ctxKey{}).(*call); ok && c.errOut != nil {
-				*c.errOut = err
+			if p.logger != nil && !errors.Is(err, context.Canceled) {
+				p.logger.Warn("passthrough failed", zap.Int("status", status), zap.String("path", p.root+"…"))
 			}
 			provider.WriteError(w, &provider.Error{Status: status, Msg: msg})
 		},
@@ -165,20 +182,29 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	for _, h := range Strip {
 		out.Header.Del(h)
 	}
+	for k := range out.Header {
+		if strings.HasPrefix(k, "X-Forwarded-") {
+			out.Header.Del(k)
+		}
+	}
 	for k, v := range c.header {
 		out.Header[k] = v
 	}
 }
 
 // Forward sends r to root+suffix on the provider with header set on the
-// outgoing request. suffix must come from Clean. It returns the transport
-// error, if any, after the JSON error response has been written.
+// outgoing request. suffix must come from Clean. Transport failures are
+// answered (502/504 JSON) and logged here; the error returned is for a
+// request refused before anything was sent.
 func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, suffix string, header http.Header) error {
 	if !Within(p.root, p.root+suffix) {
 		return provider.Errorf(http.StatusBadRequest, "path is not allowed")
 	}
-	var err error
-	ctx := context.WithValue(r.Context(), ctxKey{}, &call{path: suffix, header: header, errOut: &err})
+	if r.Header.Get("Upgrade") != "" {
+		// A tunnel with the session token attached would outlive every check.
+		return provider.Errorf(http.StatusBadRequest, "protocol upgrades are not proxied")
+	}
+	ctx := context.WithValue(r.Context(), ctxKey{}, &call{path: suffix, header: header})
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
 	return nil
 }
