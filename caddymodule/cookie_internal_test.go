@@ -1,10 +1,14 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 )
@@ -33,5 +37,31 @@ func TestRedact(t *testing.T) {
 	got := Redact(line)
 	if strings.Contains(got, "a-configured-secret") || strings.Contains(got, "eyJhbGci") || !strings.Contains(got, "short") {
 		t.Fatalf("Redact: %q", got)
+	}
+}
+
+// TestRedactionKeepsSinkFilters: the redacting wrapper lets each sink decide
+// by its own level, and redacts what it writes.
+func TestRedactionKeepsSinkFilters(t *testing.T) {
+	RegisterSecret("the-registered-secret")
+	infoBuf, debugBuf := &strings.Builder{}, &strings.Builder{}
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	tee := zapcore.NewTee(
+		zapcore.NewCore(enc, zapcore.AddSync(infoBuf), zapcore.InfoLevel),
+		zapcore.NewCore(enc.Clone(), zapcore.AddSync(debugBuf), zapcore.DebugLevel),
+	)
+	logger := withRedaction(zap.New(tee))
+	logger.Debug("debug line", zap.String("k", "the-registered-secret"))
+	logger.Info("info line the-registered-secret", zap.Error(fmt.Errorf("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig")))
+	if strings.Contains(infoBuf.String(), "debug line") {
+		t.Fatal("the INFO sink received a DEBUG line")
+	}
+	if !strings.Contains(debugBuf.String(), "debug line") || !strings.Contains(infoBuf.String(), "info line") {
+		t.Fatalf("lines lost: %q %q", infoBuf, debugBuf)
+	}
+	for _, out := range []string{infoBuf.String(), debugBuf.String()} {
+		if strings.Contains(out, "the-registered-secret") || strings.Contains(out, "eyJhbGci") {
+			t.Fatalf("not redacted: %s", out)
+		}
 	}
 }

@@ -79,16 +79,36 @@ func (c redactingCore) With(fields []zapcore.Field) zapcore.Core {
 	return redactingCore{c.Core.With(redactFields(fields))}
 }
 
+// Check asks the wrapped core, so that each sink's own level and
+// include/exclude rules apply, and defers the write to the entry it returns
+// (with the message already redacted; fields are redacted at write time).
 func (c redactingCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if c.Enabled(ent.Level) {
-		return ce.AddCore(ent, c)
+	ent.Message = Redact(ent.Message)
+	inner := c.Core.Check(ent, nil)
+	if inner == nil {
+		return ce
 	}
-	return ce
+	return ce.AddCore(ent, deferredWrite{inner})
 }
 
 func (c redactingCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
 	ent.Message = Redact(ent.Message)
 	return c.Core.Write(ent, redactFields(fields))
+}
+
+// deferredWrite writes a checked entry of the wrapped core with redacted
+// fields. It is only ever reached through Write.
+type deferredWrite struct{ inner *zapcore.CheckedEntry }
+
+func (d deferredWrite) Enabled(zapcore.Level) bool        { return true }
+func (d deferredWrite) With([]zapcore.Field) zapcore.Core { return d }
+func (d deferredWrite) Sync() error                       { return nil }
+func (d deferredWrite) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	return ce.AddCore(ent, d)
+}
+func (d deferredWrite) Write(_ zapcore.Entry, fields []zapcore.Field) error {
+	d.inner.Write(redactFields(fields)...)
+	return nil
 }
 
 func redactFields(fields []zapcore.Field) []zapcore.Field {
