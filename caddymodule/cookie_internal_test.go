@@ -65,3 +65,18 @@ func TestRedactionKeepsSinkFilters(t *testing.T) {
 		}
 	}
 }
+
+func TestQuotaCountsIPv6By64(t *testing.T) {
+	for _, tc := range []struct{ remote, want string }{
+		{"192.0.2.7:1234", "192.0.2.7"},
+		{"[2001:db8:1:2:aaaa::1]:443", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff::9]:443", "2001:db8:1:2::/64"},
+		{"[::ffff:192.0.2.7]:80", "192.0.2.7"},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = tc.remote
+		if got := clientKey(r); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.remote, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -90,22 +91,34 @@ func (l *limiter) allow(client string, window time.Duration) time.Duration {
 	return 0
 }
 
-func clientIP(r *http.Request) string {
-	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+// clientKey is who the quota counts: the client IP as Caddy sees it, and
+// for IPv6 its /64, since anyone holding a /64 can rotate addresses in it.
+func clientKey(r *http.Request) string {
+	ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	if !ok || ip == "" {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		ip = host
+	}
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
 		return ip
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	addr = addr.Unmap()
+	if addr.Is6() {
+		prefix, _ := addr.Prefix(64)
+		return prefix.String()
 	}
-	return host
+	return addr.String()
 }
 
 func (h *Handler) allowCreate(r *http.Request) error {
 	if h.quota == nil {
 		return nil
 	}
-	if wait := h.quota.allow(clientIP(r), time.Duration(h.SessionQuota.Window)); wait > 0 {
+	if wait := h.quota.allow(clientKey(r), time.Duration(h.SessionQuota.Window)); wait > 0 {
 		return &provider.Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
 			Msg: fmt.Sprintf("too many new sessions from this client: at most %d per %s", h.SessionQuota.Requests, time.Duration(h.SessionQuota.Window))}
 	}

@@ -20,7 +20,7 @@ import (
 func (h *Handler) coreRoutes() []provider.Route {
 	return []provider.Route{
 		{Path: "/session", Methods: []string{"GET"}, Handle: h.serveSession},
-		{Path: "/session/events", Methods: []string{"GET"}, Kind: provider.Passthrough, Handle: h.serveSessionEvents},
+		{Path: "/session/events", Methods: []string{"GET"}, Handle: h.serveSessionEvents},
 		{Path: "/webhook/token", Methods: []string{"POST"}, Handle: h.serveWebhookToken},
 	}
 }
@@ -131,7 +131,7 @@ func (h *Handler) refresh(r *http.Request, s *session.Session) *session.Session 
 	refreshed.Set(key, true, provider.RefreshEvery)
 	ev, err := rf.Refresh(r.Context(), s)
 	if err != nil {
-		h.logger.Warn("refreshing session status failed", zap.String("uniqueId", s.UniqueID), zap.String("error", redactErr(err)))
+		h.logger.Warn("refreshing session status failed", zap.String("session", session.LogID(s.UniqueID)), zap.String("error", redactErr(err)))
 		return s
 	}
 	if ev.Key == "" {

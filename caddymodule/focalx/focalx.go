@@ -123,8 +123,7 @@ func (p *Focalx) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // JSON config) and checks it. user_email is left as it is: it is resolved
 // per request.
 func (p *Focalx) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
-	repl := caddy.NewReplacer()
-	r := func(s string) string { return strings.TrimSpace(repl.ReplaceAll(s, "")) }
+	r := provider.Resolve
 	apiURL := r(p.APIURL)
 	if apiURL == "" {
 		return errors.New("api_url is required")

@@ -115,8 +115,7 @@ func (p *Incode) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // {env.INCODE_API_KEY} are replaced here, so secrets stay out of the JSON
 // config) and checks it.
 func (p *Incode) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
-	repl := caddy.NewReplacer()
-	r := func(s string) string { return strings.TrimSpace(repl.ReplaceAll(s, "")) }
+	r := provider.Resolve
 	apiURL := r(p.APIURL)
 	if apiURL == "" {
 		apiURL = DefaultAPIURL

@@ -51,6 +51,8 @@ func TestMalformedRequests(t *testing.T) {
 		{"POST", "/auth", `{"transactionId":"t","token":"a"}`, nil, 400, "interviewToken is required"},
 		{"POST", "/auth", `{"transactionId":"` + strings.Repeat("x", 1<<20) + `"}`, nil, 413, "request body is larger than 1048576 bytes"},
 		{"POST", "/auth", `{"transactionId":"t"}`, []string{"Content-Type", "text/plain"}, 415, "Content-Type must be application/json"},
+		{"POST", "/auth", `{"transactionId":"t"}`, []string{"Content-Type", "text/plain; x=json"}, 415, "Content-Type must be application/json"},
+		{"POST", "/finish", `{"token":"t"}`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "Content-Type must be application/json"},
 		{"POST", "/finish", `{}`, nil, 400, "token is required"},
 		{"POST", "/finish", `{"token":""}`, nil, 400, "token is required"},
 		{"POST", "/finish", `{"token":null}`, nil, 400, "token is required"},

@@ -146,7 +146,7 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request) (*session.
 	if err := p.host.Sessions.Create(context.WithoutCancel(r.Context()), s); err != nil {
 		return nil, err
 	}
-	p.host.Logger.Info("session started", zap.String("uniqueId", s.UniqueID), zap.String("interviewId", s.Ref))
+	p.host.Logger.Info("session started", zap.String("session", session.LogID(s.UniqueID)), zap.String("interviewId", s.Ref))
 	return s, nil
 }
 
@@ -154,7 +154,10 @@ func (p *Incode) serveStart(w http.ResponseWriter, r *http.Request) error {
 	var s *session.Session
 	if id := r.URL.Query().Get("uniqueId"); id != "" || r.URL.Query().Has("uniqueId") {
 		var err error
-		if s, err = p.host.Sessions.Load(r.Context(), id); err != nil {
+		if s, err = p.host.Sessions.Load(r.Context(), id); err == nil && s.Provider != "incode" {
+			err = session.ErrNotFound
+		}
+		if err != nil {
 			return sessionError(err)
 		}
 	} else {

@@ -12,6 +12,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -140,11 +141,20 @@ const (
 	CountWebhooks = "webhooks"
 )
 
-// ParseBaseURL parses an http(s) base URL from the configuration.
+// Resolve replaces the global placeholders in a configuration value
+// ({env.NAME}, {file.PATH}, ...) when the handler starts, so secrets never
+// sit in the JSON config. Only known placeholders are replaced: a secret
+// that happens to contain braces is kept as written.
+func Resolve(v string) string {
+	return strings.TrimSpace(caddy.NewReplacer().ReplaceKnown(v, ""))
+}
+
+// ParseBaseURL parses an http(s) base URL from the configuration. Its error
+// does not quote the value, which may hold credentials.
 func ParseBaseURL(field, raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, Errorf(0, "%s must be an http or https URL with a host and no query, got %q", field, raw)
+		return nil, Errorf(0, "%s must be an http or https URL with a host, and no user, query or fragment", field)
 	}
 	return u, nil
 }

@@ -117,8 +117,7 @@ func (p *Regula) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // {env.REGULA_API_KEY} are replaced here, so secrets stay out of the JSON
 // config) and checks it.
 func (p *Regula) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
-	repl := caddy.NewReplacer()
-	r := func(s string) string { return strings.TrimSpace(repl.ReplaceAll(s, "")) }
+	r := provider.Resolve
 	p.key, p.workflow = r(p.APIKey), r(p.WorkflowID)
 	scheme := r(p.APIKeyScheme)
 	host := r(p.Host)

@@ -135,7 +135,7 @@ func (p *Regula) startSession(r *http.Request, in startInput) (*session.Session,
 	if err := p.host.Sessions.Create(context.WithoutCancel(r.Context()), s); err != nil {
 		return nil, err
 	}
-	p.host.Logger.Info("session started", zap.String("uniqueId", s.UniqueID), zap.String("sessionId", s.Ref))
+	p.host.Logger.Info("session started", zap.String("session", session.LogID(s.UniqueID)), zap.String("sessionId", s.Ref))
 	return s, nil
 }
 

@@ -22,8 +22,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// Errors returned by the store. Handlers map them to 400 (the contract says
-// an unknown, expired or malformed uniqueId is the client's mistake).
+// Errors returned by the store. A uniqueId given explicitly that is unknown,
+// expired or malformed is the client's mistake (400); a session cookie that
+// names no live session means the caller has no session (401).
 var (
 	ErrMalformedID = errors.New("uniqueId is not a valid UUID")
 	ErrNotFound    = errors.New("no session with that uniqueId")
@@ -86,6 +87,13 @@ type Store interface {
 	// Update applies fn to the stored session under a storage lock and saves
 	// it when fn reports a change.
 	Update(ctx context.Context, uniqueID string, fn func(*Session) (changed bool, err error)) (*Session, error)
+}
+
+// LogID is what logs say of a uniqueId: a short digest. The id itself
+// resumes the session, so it is a credential and never logged.
+func LogID(id string) string {
+	sum := sha256.Sum256([]byte("caddy-idv session\x00" + id))
+	return hex.EncodeToString(sum[:6])
 }
 
 // NewID returns a random UUIDv4.

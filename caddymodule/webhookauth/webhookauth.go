@@ -58,13 +58,12 @@ type Config struct {
 
 // Provision resolves placeholders and checks the fields of the method.
 func (c *Config) Provision() error {
+	// Only known placeholders are replaced: a secret with braces is kept.
 	repl := caddy.NewReplacer()
-	c.name = repl.ReplaceAll(c.Name, "")
-	c.value = repl.ReplaceAll(c.Value, "")
-	c.user = repl.ReplaceAll(c.Username, "")
-	c.pass = repl.ReplaceAll(c.Password, "")
-	c.id = repl.ReplaceAll(c.ClientID, "")
-	c.secret = repl.ReplaceAll(c.ClientSecret, "")
+	r := func(v string) string { return strings.TrimSpace(repl.ReplaceKnown(v, "")) }
+	c.name, c.value = r(c.Name), r(c.Value)
+	c.user, c.pass = r(c.Username), r(c.Password)
+	c.id, c.secret = r(c.ClientID), r(c.ClientSecret)
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -114,7 +113,8 @@ func (c *Config) Check(r *http.Request) error {
 		}
 	case Basic:
 		u, p, ok := r.BasicAuth()
-		if ok && equal(u, c.user) && equal(p, c.pass) { // both compared, no early exit
+		userOK, passOK := equal(u, c.user), equal(p, c.pass) // both compared, whatever the first says
+		if ok && userOK && passOK {
 			return nil
 		}
 	case OAuth2:
@@ -141,7 +141,8 @@ func (c *Config) IssueToken(r *http.Request) (map[string]any, int, error) {
 	if !ok { // RFC 6749 allows the credentials in the body too
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
-	if !(equal(id, c.id) && equal(secret, c.secret)) {
+	idOK, secretOK := equal(id, c.id), equal(secret, c.secret)
+	if !idOK || !secretOK {
 		return nil, http.StatusUnauthorized, ErrUnauthorized
 	}
 	ttl := time.Duration(c.TokenTTL)

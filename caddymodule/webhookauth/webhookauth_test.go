@@ -110,6 +110,10 @@ func TestProvisionNeedsFields(t *testing.T) {
 			t.Errorf("%+v provisioned", c)
 		}
 	}
+	braces := provisioned(t, Config{Method: Header, Name: "X-S", Value: "s{ec}ret"})
+	if braces.Check(req("X-S", "s{ec}ret")) != nil {
+		t.Fatal("a secret with braces was altered by placeholder replacement")
+	}
 	t.Setenv("HOOK_SECRET", "from-env")
 	c := provisioned(t, Config{Method: Header, Name: "X-S", Value: "{env.HOOK_SECRET}"})
 	if c.Check(req("X-S", "from-env")) != nil {
