@@ -75,3 +75,26 @@ func TestMalformedRequests(t *testing.T) {
 		t.Fatalf("good request after the bad ones: %d %s", status, body)
 	}
 }
+
+// TestTokenFetchesCountAgainstTheQuota: each token fetched from Focalx (a
+// new user) counts against the client's session quota; cached answers do
+// not.
+func TestTokenFetchesCountAgainstTheQuota(t *testing.T) {
+	in := testcaddy.Start(t, site("site", "sbx", nil, "\t\tsession_quota 2 1h")+sandboxSite("sbx", "default", nil))
+	get := func(email string) (int, http.Header) {
+		status, hdr, _ := testcaddy.Do(t, testcaddy.Client(), "GET", in.URL("site", "/api/token"), nil, "X-User-Email", email)
+		return status, hdr
+	}
+	for _, email := range []string{"a@x.test", "b@x.test", "a@x.test", "b@x.test"} {
+		if status, _ := get(email); status != http.StatusOK {
+			t.Fatalf("%s: %d", email, status)
+		}
+	}
+	status, hdr := get("c@x.test")
+	if status != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
+		t.Fatalf("a third new user from one client: %d %v", status, hdr)
+	}
+	if n := testcaddy.CountCalls(testcaddy.Calls(t, in.URL("sbx", "")), "GetToken"); n != 2 {
+		t.Fatalf("GetToken calls = %d, want 2", n)
+	}
+}

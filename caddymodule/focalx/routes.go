@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 )
 
@@ -66,6 +67,11 @@ func (p *Focalx) serveToken(w http.ResponseWriter, r *http.Request) error {
 	// One fetch per user however many requests wait for it; the key never
 	// mixes users, so no user gets another's token.
 	raw, err := p.host.Tokens.Get(r.Context(), "focalx:"+p.account+":"+hash, func(ctx context.Context) (string, time.Time, error) {
+		// A fetch is a provider call for a user: it counts against the
+		// client's quota as a new session does (cached answers do not).
+		if err := p.host.AllowCreate(r); err != nil {
+			return "", time.Time{}, err
+		}
 		return p.fetch(ctx, hash)
 	})
 	if err != nil {
@@ -113,7 +119,7 @@ func (p *Focalx) fetch(ctx context.Context, hash string) (string, time.Time, err
 	// GET, and a token more is harmless: a failed call may be retried.
 	if _, err := p.up.Do(ctx, upstream.Request{Op: "GetToken", Method: http.MethodGet, Path: "/GetToken",
 		Query: url.Values{"clientKey": {p.clientKey}}, Header: hdr, Idempotent: true,
-		LogFields: []zap.Field{zap.String("user_hash", hash)}}, &out); err != nil {
+		LogFields: []zap.Field{zap.String("user", session.LogID(hash))}}, &out); err != nil {
 		return "", time.Time{}, err
 	}
 	if out.Token == "" {
@@ -131,7 +137,7 @@ func (p *Focalx) fetch(ctx context.Context, hash string) (string, time.Time, err
 	if !ok {
 		life = DefaultLifetime
 		p.host.Logger.Warn("focalx expiry_time not understood; assuming the documented 2 hours",
-			zap.String("user_hash", hash), zap.String("expiry_time", truncate(string(out.ExpiryTime), 64)))
+			zap.String("user", session.LogID(hash)), zap.String("expiry_time", truncate(string(out.ExpiryTime), 64)))
 	}
 	exp := p.host.Now().Add(life)
 	b, err := json.Marshal(cached{Token: out.Token, ExpiresAt: exp})
