@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# bench/run.sh: measures the idv handler side by side with stock Caddy, on
+# loopback, with idv_sandbox as the provider, and writes BENCHMARKS.md.
+# See bench/README.md. Environment overrides:
+#   BENCH_DURATION (3s)   length of each wrk run
+#   BENCH_ROUNDS   (6)    interleaved rounds per compared pair (even: each side goes first as often)
+#   BENCH_SESSIONS (100000) sessions stored for the resume/storage test
+#   BENCH_OUT      (BENCHMARKS.md) where the markdown goes
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+DURATION=${BENCH_DURATION:-3s}
+ROUNDS=${BENCH_ROUNDS:-6}
+SESSIONS=${BENCH_SESSIONS:-100000}
+OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+THREADS=2
+CONNS=50
+WRK_SETTINGS="wrk -t$THREADS -c$CONNS -d$DURATION --timeout 10s --latency (1000 connections for the memory rows)"
+COMMAND="bench/run.sh"
+for v in BENCH_DURATION BENCH_ROUNDS BENCH_SESSIONS; do
+	if [ -n "${!v:-}" ]; then COMMAND="$v=${!v} $COMMAND"; fi
+done
+
+RES=$ROOT/bench/results # raw outputs and logs of the last run (git-ignored)
+rm -rf "$RES"
+mkdir -p "$RES"
+RESULTS=$RES/results.jsonl
+: >"$RESULTS"
+
+log() { printf '== [%3ds] %s\n' "$SECONDS" "$*" >&2; }
+die() {
+	printf 'bench: %s\n' "$*" >&2
+	exit 1
+}
+
+# --- tools -------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+	log "installing wrk"
+	SUDO=""
+	if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get install -y -qq wrk >/dev/null 2>&1 || {
+		$SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk >/dev/null
+	}
+fi
+command -v wrk >/dev/null || die "wrk is not installed"
+command -v curl >/dev/null || die "curl is not installed"
+# 1000 connections need more than the usual 1024 descriptors (Go raises its
+# own limit; wrk does not).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/idv-bench.XXXXXX")
+# A second idv process keeps its storage in memory (tmpfs), to show what the
+# file system's fsyncs cost session creation.
+SHM=""
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then SHM=$(mktemp -d /dev/shm/idv-bench.XXXXXX); fi
+declare -A PID=()
+cleanup() {
+	local name
+	for name in "${!PID[@]}"; do
+		kill "${PID[$name]}" 2>/dev/null || true
+	done
+	for name in "${!PID[@]}"; do
+		wait "${PID[$name]}" 2>/dev/null || true
+	done
+	rm -rf "$TMP"
+	if [ -n "$SHM" ]; then rm -rf "$SHM"; fi
+}
+trap cleanup EXIT
+
+log "building ./cmd/caddy"
+CADDY=$TMP/caddy
+go build -o "$CADDY" ./cmd/caddy
+
+# --- ports and processes -------------------------------------------------------
+mapfile -t ports < <(go run ./bench/freeport -n 11)
+[ "${#ports[@]}" = 11 ] || die "could not get free ports"
+export HELLO_PORT=${ports[0]} SANDBOX_PORT=${ports[1]} IDV_PORT=${ports[2]} PLAIN_PORT=${ports[3]} \
+	PLAIN_PT_PORT=${ports[4]} PLAIN_START_PORT=${ports[5]} STORE_SMALL_PORT=${ports[6]} \
+	STORE_LARGE_PORT=${ports[7]} BURST_PORT=${ports[8]} FOCALX_SANDBOX_PORT=${ports[9]}
+IDV_SHM_PORT=${ports[10]}
+export IDV_STORAGE=$TMP/idv-storage STORE_STORAGE=$TMP/store-storage BURST_STORAGE=$TMP/burst-storage
+SANDBOX=http://127.0.0.1:$SANDBOX_PORT
+IDV=http://127.0.0.1:$IDV_PORT
+
+# start_caddy <name> <Caddyfile under bench/caddyfiles>: runs Caddy with its
+# own XDG dirs and waits until it accepts connections on <port>.
+start_caddy() {
+	local name=$1 file=$2 port=$3 dir=$TMP/proc-$1
+	mkdir -p "$dir/data" "$dir/config"
+	XDG_DATA_HOME=$dir/data XDG_CONFIG_HOME=$dir/config \
+		"$CADDY" run --adapter caddyfile --config "$ROOT/bench/caddyfiles/$file" >>"$RES/caddy-$name.log" 2>&1 &
+	PID[$name]=$!
+	local i
+	for i in $(seq 1 200); do
+		if curl -s -o /dev/null -m 1 "http://127.0.0.1:$port/"; then
+			return 0
+		fi
+		kill -0 "${PID[$name]}" 2>/dev/null || {
+			cat "$RES/caddy-$name.log" >&2
+			die "caddy $name exited"
+		}
+		sleep 0.05
+	done
+	die "caddy $name did not start (see $RES/caddy-$name.log)"
+}
+
+stop_caddy() {
+	local name=$1
+	kill "${PID[$name]}" 2>/dev/null || true
+	wait "${PID[$name]}" 2>/dev/null || true
+	unset "PID[$name]"
+}
+
+status_kb() { # status_kb <pid> <VmRSS|VmHWM>
+	awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"
+}
+
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { # user + system CPU time of <pid>, in clock ticks
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# --- wrk -------------------------------------------------------------------------
+# run_wrk <id> <round> <connections> <process> <url> [extra wrk args]:
+# round 0 is a warm-up and is not recorded. The CPU time the named Caddy
+# process spends during the run, per request, is recorded with the result:
+# unlike req/s it hardly depends on what else the machine is doing.
+run_wrk() {
+	local id=$1 round=$2 conns=$3 proc=$4 url=$5
+	shift 5
+	local raw=$RES/wrk-$id-$round.txt dur=$DURATION pid=${PID[$proc]} t0 t1
+	if [ "$round" = 0 ]; then dur=1s; fi
+	t0=$(cpu_ticks "$pid")
+	BENCH_ID=$id BENCH_ROUND=$round wrk -t"$THREADS" -c"$conns" -d"$dur" --timeout 10s --latency \
+		-s "$ROOT/bench/wrk.lua" "$@" "$url" >"$raw" 2>&1 || {
+		cat "$raw" >&2
+		die "wrk failed for $id"
+	}
+	t1=$(cpu_ticks "$pid")
+	local json
+	json=$(sed -n 's/^BENCHJSON //p' "$raw")
+	[ -n "$json" ] || die "no result from wrk for $id (see $raw)"
+	json="${json%\}},\"process\":\"$proc\",\"cpu_ticks\":$((t1 - t0)),\"clk_tck\":$CLK_TCK}"
+	if [ "$round" != 0 ]; then echo "$json" >>"$RESULTS"; fi
+	printf '   %-18s round %s  %s  cpu %s ticks\n' "$id" "$round" \
+		"$(echo "$json" | sed -E 's/.*"rps":([0-9.]+).*"p50_us":([0-9]+).*"p99_us":([0-9]+).*"non2xx":([0-9]+).*/\1 req\/s  p50 \2us  p99 \3us  non2xx \4/')" \
+		"$((t1 - t0))" >&2
+}
+
+# The two sides of a pair, as arrays set by the caller: id, process, URL,
+# then extra wrk arguments.
+A=() B=()
+# pair <rounds>: warms both sides, then runs them interleaved, A B / B A / ...
+pair() {
+	local rounds=$1 r
+	run_wrk "${A[0]}" 0 "$CONNS" "${A[@]:1}"
+	run_wrk "${B[0]}" 0 "$CONNS" "${B[@]:1}"
+	for r in $(seq 1 "$rounds"); do
+		if [ $((r % 2)) = 1 ]; then
+			run_wrk "${A[0]}" "$r" "$CONNS" "${A[@]:1}"
+			run_wrk "${B[0]}" "$r" "$CONNS" "${B[@]:1}"
+		else
+			run_wrk "${B[0]}" "$r" "$CONNS" "${B[@]:1}"
+			run_wrk "${A[0]}" "$r" "$CONNS" "${A[@]:1}"
+		fi
+	done
+}
+
+json_field() { # json_field <name>: a string field of a flat JSON object on stdin
+	sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p"
+}
+
+# --- machine -------------------------------------------------------------------------
+meta() {
+	local k=$1 v=$2
+	v=${v//\\/\\\\}
+	v=${v//\"/\\\"}
+	printf '{"kind":"meta","meta":{"%s":"%s"}}\n' "$k" "$v" >>"$RESULTS"
+}
+meta date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+meta command "\`$COMMAND\`"
+meta machine "$(nproc) CPUs (nproc), $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2/1048576 }' /proc/meminfo)"
+meta cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+meta kernel "$(uname -sr)"
+meta go "$(go version)"
+meta caddy "$("$CADDY" version | cut -d' ' -f1)"
+meta wrk "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+meta wrk_settings "\`$WRK_SETTINGS\`"
+meta loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg) (shared machine: other work may run)"
+
+# --- start -------------------------------------------------------------------------
+log "starting the upstreams (hello + sandbox) and the idv site"
+start_caddy upstream upstream.Caddyfile "$HELLO_PORT"
+start_caddy idv idv.Caddyfile "$IDV_PORT"
+
+start_json=$(curl -sf "$IDV/api/start") || die "GET /api/start failed"
+TOKEN=$(echo "$start_json" | json_field token)
+UNIQUE_ID=$(echo "$start_json" | json_field uniqueId)
+onb_json=$(curl -sf "$IDV/api/onboarding-url") || die "GET /api/onboarding-url failed"
+INTERVIEW_ID=$(echo "$onb_json" | json_field interviewId)
+[ -n "$TOKEN" ] && [ -n "$UNIQUE_ID" ] && [ -n "$INTERVIEW_ID" ] || die "unexpected answers: $start_json $onb_json"
+export BENCH_TOKEN=$TOKEN
+start_caddy plain plain.Caddyfile "$PLAIN_PORT"
+
+# The two sides must give the same answers before their speed is compared.
+check_same() { # check_same <what> <url A> <url B> [curl args]
+	local what=$1 a=$2 b=$3
+	shift 3
+	local ra rb
+	ra=$(curl -s -w ' %{http_code}' "$@" "$a")
+	rb=$(curl -s -w ' %{http_code}' "$b")
+	[ "${ra##* }" = 200 ] && [ "${rb##* }" = 200 ] || die "$what: expected 200 from both, got: idv: $ra / baseline: $rb"
+	[ "$ra" = "$rb" ] || log "note: $what answers differ: idv: $ra / baseline: $rb"
+}
+check_same "non-API" "$IDV/" "http://127.0.0.1:$PLAIN_PORT/"
+check_same "passthrough" "$IDV/api/0/omni/get/score" "http://127.0.0.1:$PLAIN_PT_PORT/api/0/omni/get/score" \
+	-H "X-Incode-Hardware-Id: $TOKEN"
+
+# --- 1. non-API traffic ---------------------------------------------------------------
+log "1. non-API traffic: idv + reverse_proxy vs reverse_proxy"
+A=(nonapi-idv idv "$IDV/")
+B=(nonapi-plain plain "http://127.0.0.1:$PLAIN_PORT/")
+pair "$ROUNDS"
+
+# --- 2. passthrough ---------------------------------------------------------------
+log "2. passthrough: idv /api/0/omni/get/score vs rewrite + reverse_proxy"
+A=(pt-idv idv "$IDV/api/0/omni/get/score" -H "X-Incode-Hardware-Id: $TOKEN")
+B=(pt-plain plain "http://127.0.0.1:$PLAIN_PT_PORT/api/0/omni/get/score")
+pair "$ROUNDS"
+
+# --- 3. /api/start and /api/onboarding-url ---------------------------------------------
+START_BODY='{"configurationId":"sandbox-flow","countryCode":"ALL","language":"en-US"}'
+plain_start() { # plain_start <id> <round>: the bare provider call
+	WRK_METHOD=POST WRK_BODY=$START_BODY run_wrk "$1" "$2" "$CONNS" plain "http://127.0.0.1:$PLAIN_START_PORT/"
+}
+log "3. /api/start, /api/onboarding-url, resume; sandbox latency 0"
+curl -sf -X DELETE "$SANDBOX/__sandbox/faults" >/dev/null
+run_wrk start-idv-0 0 "$CONNS" idv "$IDV/api/start"
+plain_start start-plain-0 0
+run_wrk start-idv-0 1 "$CONNS" idv "$IDV/api/start"
+plain_start start-plain-0 1
+run_wrk onb-idv-0 1 "$CONNS" idv "$IDV/api/onboarding-url"
+if [ -n "$SHM" ]; then
+	IDV_PORT=$IDV_SHM_PORT IDV_STORAGE=$SHM start_caddy idv-shm idv.Caddyfile "$IDV_SHM_PORT"
+	run_wrk start-idv-shm 0 "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/start"
+	run_wrk start-idv-shm 1 "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/start"
+	run_wrk onb-idv-shm 1 "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/onboarding-url"
+	stop_caddy idv-shm
+fi
+run_wrk resume-idv 0 "$CONNS" idv "$IDV/api/start?uniqueId=$UNIQUE_ID"
+run_wrk resume-idv 1 "$CONNS" idv "$IDV/api/start?uniqueId=$UNIQUE_ID"
+log "3. the same with 50 ms of sandbox latency on every Incode call"
+curl -sf -X POST -H 'Content-Type: application/json' -d '{"provider":"incode","op":"*","latency":"50ms"}' \
+	"$SANDBOX/__sandbox/faults" >/dev/null
+run_wrk start-idv-50 0 "$CONNS" idv "$IDV/api/start"
+plain_start start-plain-50 0
+run_wrk start-idv-50 1 "$CONNS" idv "$IDV/api/start"
+plain_start start-plain-50 1
+run_wrk onb-idv-50 1 "$CONNS" idv "$IDV/api/onboarding-url"
+curl -sf -X DELETE "$SANDBOX/__sandbox/faults" >/dev/null
+sessions_made=$(find "$IDV_STORAGE/idv/bench/sessions" -name '*.json' | wc -l)
+log "   $sessions_made sessions stored by the idv site so far"
+
+# --- 4. cold-cache burst ---------------------------------------------------------------
+log "4. cold-cache burst: executive token"
+BURST=http://127.0.0.1:$BURST_PORT
+for n in 1 10 100 1000; do
+	start_caddy burst burst.Caddyfile "$BURST_PORT"
+	go run ./bench/burst -n "$n" -provider incode -op "incode executive/log-in" -sandbox "$SANDBOX" \
+		-warm "$BURST/warm" -url "$BURST/api/onboarding-status?interviewId=$INTERVIEW_ID" | tee -a "$RESULTS" >&2
+	stop_caddy burst
+done
+modules=$("$CADDY" list-modules 2>/dev/null || true)
+if grep -qx 'idv.providers.focalx' <<<"$modules" &&
+	"$CADDY" adapt --adapter caddyfile --config bench/caddyfiles/burst-focalx.Caddyfile >/dev/null 2>&1; then
+	log "4. cold-cache burst: Focalx GetToken"
+	for n in 1 10 100 1000; do
+		start_caddy burst-focalx burst-focalx.Caddyfile "$BURST_PORT"
+		go run ./bench/burst -n "$n" -provider focalx -op "focalx GetToken" \
+			-sandbox "http://127.0.0.1:$FOCALX_SANDBOX_PORT" -header "X-User-Email: bench@example.com" \
+			-warm "$BURST/warm" -url "$BURST/api/token" | tee -a "$RESULTS" >&2
+		stop_caddy burst-focalx
+	done
+else
+	echo '{"kind":"skipped","what":"Focalx GetToken burst","reason":"the focalx modules are not in this build"}' >>"$RESULTS"
+fi
+
+# --- 5. memory ---------------------------------------------------------------------
+# mem_run <id> <process> <load> <url> [wrk args]: 1000 connections, peak RSS.
+mem_run() {
+	local id=$1 proc=$2 load=$3 url=$4
+	shift 4
+	local pid=${PID[$proc]} reset=true before hwm after
+	echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || reset=false
+	before=$(status_kb "$pid" VmRSS)
+	run_wrk "$id" 1 1000 "$proc" "$url" "$@"
+	hwm=$(status_kb "$pid" VmHWM)
+	after=$(status_kb "$pid" VmRSS)
+	printf '{"kind":"mem","id":"%s","process":"%s","load":"%s","rss_before_kb":%s,"hwm_kb":%s,"rss_after_kb":%s,"hwm_reset":%s}\n' \
+		"$id" "$proc" "$load" "$before" "$hwm" "$after" "$reset" >>"$RESULTS"
+	log "   $proc: RSS ${before} kB before, peak ${hwm} kB, ${after} kB after"
+}
+log "5. memory: 1000 connections"
+mem_run c1000-nonapi-idv idv "wrk -c1000 \`GET /\` (non-API)" "$IDV/"
+mem_run c1000-nonapi-plain plain "wrk -c1000 \`GET /\` (non-API)" "http://127.0.0.1:$PLAIN_PORT/"
+mem_run c1000-pt-idv idv "wrk -c1000 passthrough" "$IDV/api/0/omni/get/score" -H "X-Incode-Hardware-Id: $TOKEN"
+mem_run c1000-pt-plain plain "wrk -c1000 passthrough" "http://127.0.0.1:$PLAIN_PT_PORT/api/0/omni/get/score"
+stop_caddy plain
+stop_caddy idv
+
+log "5. storage: writing 100 and $SESSIONS sessions"
+storage_line() { # storage_line <namespace> <n> <sessions tool output>
+	local ns=$1 n=$2 out=$3 dir=$STORE_STORAGE/idv/$1 write_s files du app
+	write_s=$(echo "$out" | sed -E 's/.*"write_s":([0-9.eE+-]+).*/\1/')
+	files=$(find "$dir" -type f | wc -l)
+	du=$(du -sk "$dir" | cut -f1)
+	app=$(du -sk --apparent-size "$dir" | cut -f1)
+	printf '{"kind":"storage","namespace":"%s","n":%s,"files":%s,"du_kb":%s,"apparent_kb":%s,"write_s":%s}\n' \
+		"$ns" "$n" "$files" "$du" "$app" "$write_s" >>"$RESULTS"
+	log "   idv/$ns: $n sessions, $files files, ${du} kB on disk (${app} kB apparent), written in ${write_s}s"
+}
+out=$(go run ./bench/sessions -root "$STORE_STORAGE" -namespace bench-small -n 100 -ids "$TMP/ids-small")
+storage_line bench-small 100 "$out"
+out=$(go run ./bench/sessions -root "$STORE_STORAGE" -namespace bench-large -n "$SESSIONS" -ids "$TMP/ids-large")
+storage_line bench-large "$SESSIONS" "$out"
+
+log "5. resume with 100 vs $SESSIONS sessions stored"
+start_caddy store store.Caddyfile "$STORE_SMALL_PORT"
+rss_start=$(status_kb "${PID[store]}" VmRSS)
+curl -sf "http://127.0.0.1:$STORE_LARGE_PORT/api/start?uniqueId=$(head -1 "$TMP/ids-large")" >/dev/null ||
+	die "resume against the large namespace failed"
+echo 5 >"/proc/${PID[store]}/clear_refs" 2>/dev/null || true
+export WRK_PREFIX="/api/start?uniqueId="
+LARGE=http://127.0.0.1:$STORE_LARGE_PORT/
+SMALL=http://127.0.0.1:$STORE_SMALL_PORT/
+# Each side reads its own ids (pair cannot give each side its own environment).
+large() { WRK_IDS=$TMP/ids-large run_wrk resume-100k "$1" "$CONNS" store "$LARGE"; }
+small() { WRK_IDS=$TMP/ids-small run_wrk resume-100 "$1" "$CONNS" store "$SMALL"; }
+large 0
+small 0
+for r in $(seq 1 "$ROUNDS"); do
+	if [ $((r % 2)) = 1 ]; then
+		large "$r"
+		small "$r"
+	else
+		small "$r"
+		large "$r"
+	fi
+done
+unset WRK_PREFIX
+printf '{"kind":"mem","id":"resume-100k","process":"store","load":"resume runs, %s + 100 sessions stored (RSS before = just after start)","rss_before_kb":%s,"hwm_kb":%s,"rss_after_kb":%s,"hwm_reset":true}\n' \
+	"$SESSIONS" "$rss_start" "$(status_kb "${PID[store]}" VmHWM)" "$(status_kb "${PID[store]}" VmRSS)" >>"$RESULTS"
+stop_caddy store
+stop_caddy upstream
+log "removing the stored sessions"
+rm -rf "$STORE_STORAGE" "$IDV_STORAGE"
+
+# --- report -------------------------------------------------------------------------
+meta loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+log "writing $OUT"
+go run ./bench/report -results "$RESULTS" -analysis "$ROOT/bench/analysis.md" -out "$OUT"
