@@ -96,8 +96,12 @@ func (p *Incode) withExecutive(ctx context.Context, req upstream.Request, out an
 }
 
 // startSession returns the browser's live session (from its cookie) unless
-// it asks for a new one with ?new=1, or starts one upstream.
-func (p *Incode) startSession(w http.ResponseWriter, r *http.Request) (*session.Session, error) {
+// it asks for a new one with ?new=1, or starts one upstream. For a new
+// session, enrich (when not nil) runs before the session is stored, so the
+// session is written once; its error is returned with the stored session,
+// which the caller still binds, so that a retry resumes rather than bills a
+// new session.
+func (p *Incode) startSession(w http.ResponseWriter, r *http.Request, enrich func(context.Context, *session.Session) error) (*session.Session, error) {
 	q := r.URL.Query()
 	if q.Get("new") != "1" {
 		if s := p.host.SessionFromCookie(r); s != nil && s.Provider == "incode" {
@@ -142,12 +146,16 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request) (*session.
 	if ru := body["redirectionUrl"]; ru != "" {
 		s.Meta = map[string]string{"redirectionUrl": ru}
 	}
+	var enrichErr error
+	if enrich != nil {
+		enrichErr = enrich(r.Context(), s)
+	}
 	// The provider session exists now: store it even if the client has gone.
 	if err := p.host.Sessions.Create(context.WithoutCancel(r.Context()), s); err != nil {
 		return nil, err
 	}
 	p.host.Logger.Info("session started", zap.String("session", session.LogID(s.UniqueID)), zap.String("interviewId", s.Ref))
-	return s, nil
+	return s, enrichErr
 }
 
 func (p *Incode) serveStart(w http.ResponseWriter, r *http.Request) error {
@@ -162,7 +170,7 @@ func (p *Incode) serveStart(w http.ResponseWriter, r *http.Request) error {
 		}
 	} else {
 		var err error
-		if s, err = p.startSession(w, r); err != nil {
+		if s, err = p.startSession(w, r, nil); err != nil {
 			return err
 		}
 	}
@@ -186,34 +194,44 @@ func sessionError(err error) error {
 }
 
 func (p *Incode) serveOnboardingURL(w http.ResponseWriter, r *http.Request) error {
-	s, err := p.startSession(w, r)
+	s, err := p.startSession(w, r, p.fetchOnboardingURL)
+	if s != nil {
+		p.host.BindSession(w, r, s)
+	}
 	if err != nil {
 		return err
 	}
-	p.host.BindSession(w, r, s)
-	if s.URL == "" {
-		var out struct {
-			URL string `json:"url"`
+	if s.URL == "" { // a session resumed from /start: ask once, and keep it
+		if err := p.fetchOnboardingURL(r.Context(), s); err != nil {
+			return err
 		}
-		_, err := p.up.Do(r.Context(), upstream.Request{Op: "0/omni/onboarding-url", Method: http.MethodGet, Path: "/0/omni/onboarding-url",
-			Query: url.Values{"clientId": {p.client}}, Header: p.headers(s.Token), Idempotent: true,
-			LogFields: []zap.Field{zap.String("interviewId", s.Ref)}}, &out)
-		if err != nil {
-			return upstream.ClientError(err)
-		}
-		if out.URL == "" {
-			return upstream.ClientError(upstream.ErrMalformed)
-		}
-		// Keep it, so a resumed session answers without another call.
 		if _, err := p.host.Sessions.Update(context.WithoutCancel(r.Context()), s.UniqueID, func(st *session.Session) (bool, error) {
-			st.URL = out.URL
+			st.URL = s.URL
 			return true, nil
 		}); err != nil {
 			return err
 		}
-		s.URL = out.URL
 	}
 	provider.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "token": s.Token, "interviewId": s.Ref, "uniqueId": s.UniqueID, "url": s.URL})
+	return nil
+}
+
+// fetchOnboardingURL asks for the session's onboarding URL with its session
+// token only, and sets s.URL.
+func (p *Incode) fetchOnboardingURL(ctx context.Context, s *session.Session) error {
+	var out struct {
+		URL string `json:"url"`
+	}
+	_, err := p.up.Do(ctx, upstream.Request{Op: "0/omni/onboarding-url", Method: http.MethodGet, Path: "/0/omni/onboarding-url",
+		Query: url.Values{"clientId": {p.client}}, Header: p.headers(s.Token), Idempotent: true,
+		LogFields: []zap.Field{zap.String("interviewId", s.Ref)}}, &out)
+	if err != nil {
+		return upstream.ClientError(err)
+	}
+	if out.URL == "" {
+		return upstream.ClientError(upstream.ErrMalformed)
+	}
+	s.URL = out.URL
 	return nil
 }
 

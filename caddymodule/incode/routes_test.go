@@ -621,3 +621,22 @@ func TestWebhookCannotForgeTheResult(t *testing.T) {
 		t.Fatalf("a payload changed the result: %v", s)
 	}
 }
+
+// TestOnboardingURLFailureKeepsTheSession: when the onboarding URL cannot
+// be had, the session that was started (and billed) is kept and bound, and
+// the retry resumes it instead of starting another.
+func TestOnboardingURLFailureKeepsTheSession(t *testing.T) {
+	e := start(t, "", "")
+	c := testcaddy.Client()
+	testcaddy.Fault(t, e.sb(), map[string]any{"provider": "incode", "op": "0/omni/onboarding-url", "status": 500, "times": 2})
+	status, m := e.get(c, "/onboarding-url")
+	wantError(t, status, m, 502, "upstream answered 500")
+	status, m = e.get(c, "/onboarding-url")
+	wantStatus(t, status, m, 200)
+	if n := e.calls("omni/start"); n != 1 {
+		t.Fatalf("the retry started another provider session: %d starts", n)
+	}
+	if len(testcaddy.Snapshot(t, e.in.Storage)) != 1 {
+		t.Fatal("want exactly one stored session")
+	}
+}

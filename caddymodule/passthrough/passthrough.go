@@ -14,6 +14,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -137,6 +138,7 @@ func New(base *url.URL, root string, transport http.RoundTripper, logger *zap.Lo
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:       p.rewrite,
 		Transport:     transport,
+		BufferPool:    buffers,
 		FlushInterval: -1, // stream: SDK uploads and answers pass through as they come
 		ModifyResponse: func(resp *http.Response) error {
 			for _, h := range StripResponse {
@@ -165,6 +167,22 @@ func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()
 }
+
+// buffers are the copy buffers of every proxy: without a pool each proxied
+// response allocates 32 KiB, and the garbage collector costs more than the
+// proxying (measured in bench/).
+var buffers = &bufferPool{}
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // Root is the decoded path prefix every forwarded request stays under.
 func (p *Proxy) Root() string { return p.root }
