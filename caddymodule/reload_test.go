@@ -109,7 +109,6 @@ func TestGracefulStopFinishesInFlightCalls(t *testing.T) {
 	testcaddy.Fault(t, sb, map[string]any{"provider": "incode", "op": "omni/start", "latency": "400ms", "times": 1})
 	type result struct {
 		status int
-		body   map[string]any
 		err    error
 	}
 	done := make(chan result, 1)

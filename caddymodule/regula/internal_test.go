@@ -41,7 +41,8 @@ func TestEventOf(t *testing.T) {
 			t.Errorf("status %d: %+v, want %v", status, ev, want)
 		}
 	}
-	if eventOf("r", 2).Key != eventOf("r", 2).Key || eventOf("r", 2).Key == eventOf("r", 3).Key {
+	a, b := eventOf("r", 2), eventOf("r", 2)
+	if a.Key != b.Key || a.Key == eventOf("r", 3).Key {
 		t.Error("event keys must identify the status")
 	}
 }

@@ -38,7 +38,6 @@ type Cache struct {
 	observer atomic.Pointer[Observer]
 
 	hits, misses, refreshes, coalesced, fetches, errors atomic.Uint64
-	inflight                                            atomic.Int64
 }
 
 // New returns an empty cache.
