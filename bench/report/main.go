@@ -271,8 +271,8 @@ func write(w io.Writer, all []line, analysisFile string) {
 		"so its ratio is the steadier measure of what a handler costs. In section 3 each `/api/start` and `/api/onboarding-url` " +
 		"request creates a new provider session (wrk sends no cookie, so the per-browser idempotency never applies, and " +
 		"`session_quota off` lifts the per-IP quota): each one is a `POST /omni/start` upstream plus two file writes " +
-		"(the session and its interviewId index), and `/onboarding-url` adds `GET /0/omni/onboarding-url` and a locked " +
-		"update of the stored session. With latency, the sandbox delays every Incode call by 50 ms.\n\n")
+		"(the session and its interviewId index), and `/onboarding-url` adds `GET /0/omni/onboarding-url` before those " +
+		"writes (the session is stored once, URL included). With latency, the sandbox delays every Incode call by 50 ms.\n\n")
 
 	p("## Cold-cache burst (section 4)\n\n")
 	p("N concurrent requests that all need the executive token (`GET /api/onboarding-status?interviewId=`), sent to a " +
