@@ -14,58 +14,41 @@ func TestMalformedRequests(t *testing.T) {
 	in := testcaddy.Start(t, site("site", "sbx", nil, "\t\twebhook_auth header X-Webhook-Secret s")+sandboxSite("sbx", "default", nil))
 	before := testcaddy.Snapshot(t, in.Storage)
 	long := strings.Repeat("a", 250) + "@x.test"
-	cases := []struct {
-		method, path string
-		hdr          []string
-		status       int
-		msg          string
-	}{
-		{"GET", "/api/token", nil, 400, "the user's e-mail is missing"},
-		{"GET", "/api/token", []string{"X-User-Email", ""}, 400, "the user's e-mail is missing"},
-		{"GET", "/api/token", []string{"X-User-Email", "   "}, 400, "the user's e-mail is missing"},
-		{"GET", "/api/token", []string{"X-User-Email", "\t"}, 400, "the user's e-mail is missing"},
-		{"GET", "/api/token", []string{"X-Other-Email", "ann@example.test"}, 400, "the user's e-mail is missing"},
-		{"GET", "/api/token", []string{"X-User-Email", long}, 400, "longer than 254 characters"},
-		{"GET", "/api/token", []string{"X-User-Email", "ann @example.test"}, 400, "spaces or control characters"},
-		{"GET", "/api/token", []string{"X-User-Email", "ann\t@example.test"}, 400, "spaces or control characters"},
-		{"GET", "/api/token?email=ann@example.test", nil, 400, "the user's e-mail is missing"},
-		{"GET", "/api/token", []string{"X-User-Email", "ann@example.test", "Origin", "https://evil.example"}, 403, "cross-site requests to /api/token are not allowed"},
-		{"GET", "/api/token", []string{"X-User-Email", "ann@example.test", "Sec-Fetch-Site", "cross-site"}, 403, "cross-site requests to /api/token are not allowed"},
-		{"GET", "/api/token", []string{"X-User-Email", "ann@example.test", "Sec-Fetch-Site", "same-site"}, 403, "cross-site requests to /api/token are not allowed"},
-		{"GET", "/api/token", []string{"X-User-Email", "ann@example.test", "Origin", "null"}, 403, "cross-site requests to /api/token are not allowed"},
-		{"POST", "/api/token", []string{"X-User-Email", "ann@example.test"}, 405, "method POST is not allowed on /api/token"},
-		{"PUT", "/api/token", nil, 405, "method PUT is not allowed on /api/token"},
-		{"DELETE", "/api/token", nil, 405, "method DELETE is not allowed on /api/token"},
-		{"PATCH", "/api/token", nil, 405, "method PATCH is not allowed on /api/token"},
-		{"GET", "/api/token/", nil, 404, "unknown route /api/token/"},
-		{"GET", "/api/Token", nil, 404, "unknown route /api/Token"},
-		{"GET", "/api/GetToken", nil, 404, "unknown route /api/GetToken"},
-		{"GET", "/api/start", nil, 404, "unknown route /api/start"},
-		{"GET", "/api/onboarding-url", nil, 404, "unknown route /api/onboarding-url"},
-		{"GET", "/api/webhook", nil, 404, "unknown route /api/webhook"},
-		{"GET", "/api/0/omni/get/score", nil, 404, "unknown route /api/0/omni/get/score"},
-		{"GET", "/api/idv/sessions", nil, 404, "unknown route /api/idv/sessions"},
-		{"GET", "/api/", nil, 404, "unknown route /api/"},
-		{"GET", "/api/%2e%2e/token", nil, 404, "unknown route /api/../token"},
-		{"GET", "/api/session", nil, 401, "no session: call /api/start first"},
-		{"GET", "/api/session", []string{"Cookie", "idv_session=../../x"}, 401, "names no live session"},
-		{"GET", "/api/session/events", nil, 401, "no session: call /api/start first"},
-		{"POST", "/api/session", nil, 405, "method POST is not allowed on /api/session"},
-		{"POST", "/api/webhook/token", nil, 404, "webhook_auth oauth2 is not configured"},
+	cases := []testcaddy.ErrorCase{
+		testcaddy.Case("GET", "/api/token", "", nil, 400, "the user's e-mail is missing"),
+		testcaddy.Case("GET", "/api/token", "", []string{"X-User-Email", ""}, 400, "the user's e-mail is missing"),
+		testcaddy.Case("GET", "/api/token", "", []string{"X-User-Email", "   "}, 400, "the user's e-mail is missing"),
+		testcaddy.Case("GET", "/api/token", "", []string{"X-User-Email", "\t"}, 400, "the user's e-mail is missing"),
+		testcaddy.Case("GET", "/api/token", "", []string{"X-Other-Email", "ann@example.test"}, 400, "the user's e-mail is missing"),
+		testcaddy.Case("GET", "/api/token", "", []string{"X-User-Email", long}, 400, "longer than 254 characters"),
+		testcaddy.Case("GET", "/api/token", "", []string{"X-User-Email", "ann @example.test"}, 400, "spaces or control characters"),
+		testcaddy.Case("GET", "/api/token", "", []string{"X-User-Email", "ann\t@example.test"}, 400, "spaces or control characters"),
+		testcaddy.Case("GET", "/api/token?email=ann@example.test", "", nil, 400, "the user's e-mail is missing"),
+		testcaddy.Case("GET", "/api/token", "", []string{"X-User-Email", "ann@example.test", "Origin", "https://evil.example"}, 403, "cross-site requests to /api/token are not allowed"),
+		testcaddy.Case("GET", "/api/token", "", []string{"X-User-Email", "ann@example.test", "Sec-Fetch-Site", "cross-site"}, 403, "cross-site requests to /api/token are not allowed"),
+		testcaddy.Case("GET", "/api/token", "", []string{"X-User-Email", "ann@example.test", "Sec-Fetch-Site", "same-site"}, 403, "cross-site requests to /api/token are not allowed"),
+		testcaddy.Case("GET", "/api/token", "", []string{"X-User-Email", "ann@example.test", "Origin", "null"}, 403, "cross-site requests to /api/token are not allowed"),
+		testcaddy.Case("POST", "/api/token", "", []string{"X-User-Email", "ann@example.test"}, 405, "method POST is not allowed on /api/token"),
+		testcaddy.Case("PUT", "/api/token", "", nil, 405, "method PUT is not allowed on /api/token"),
+		testcaddy.Case("DELETE", "/api/token", "", nil, 405, "method DELETE is not allowed on /api/token"),
+		testcaddy.Case("PATCH", "/api/token", "", nil, 405, "method PATCH is not allowed on /api/token"),
+		testcaddy.Case("GET", "/api/token/", "", nil, 404, "unknown route /api/token/"),
+		testcaddy.Case("GET", "/api/Token", "", nil, 404, "unknown route /api/Token"),
+		testcaddy.Case("GET", "/api/GetToken", "", nil, 404, "unknown route /api/GetToken"),
+		testcaddy.Case("GET", "/api/start", "", nil, 404, "unknown route /api/start"),
+		testcaddy.Case("GET", "/api/onboarding-url", "", nil, 404, "unknown route /api/onboarding-url"),
+		testcaddy.Case("GET", "/api/webhook", "", nil, 404, "unknown route /api/webhook"),
+		testcaddy.Case("GET", "/api/0/omni/get/score", "", nil, 404, "unknown route /api/0/omni/get/score"),
+		testcaddy.Case("GET", "/api/idv/sessions", "", nil, 404, "unknown route /api/idv/sessions"),
+		testcaddy.Case("GET", "/api/", "", nil, 404, "unknown route /api/"),
+		testcaddy.Case("GET", "/api/%2e%2e/token", "", nil, 404, "unknown route /api/../token"),
+		testcaddy.Case("GET", "/api/session", "", nil, 401, "no session: call /api/start first"),
+		testcaddy.Case("GET", "/api/session", "", []string{"Cookie", "idv_session=../../x"}, 401, "names no live session"),
+		testcaddy.Case("GET", "/api/session/events", "", nil, 401, "no session: call /api/start first"),
+		testcaddy.Case("POST", "/api/session", "", nil, 405, "method POST is not allowed on /api/session"),
+		testcaddy.Case("POST", "/api/webhook/token", "", nil, 404, "webhook_auth oauth2 is not configured"),
 	}
-	if len(cases) < 30 {
-		t.Fatalf("only %d cases", len(cases))
-	}
-	for _, tc := range cases {
-		status, hdr, body := testcaddy.Do(t, testcaddy.Client(), tc.method, in.URL("site", tc.path), nil, tc.hdr...)
-		m := testcaddy.JSON(t, body)
-		if status != tc.status || m["success"] != false || !strings.Contains(m["error"].(string), tc.msg) {
-			t.Errorf("%s %s %q: %d %v, want %d and %q", tc.method, tc.path, tc.hdr, status, m, tc.status, tc.msg)
-		}
-		if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-			t.Errorf("%s %s: Content-Type %q", tc.method, tc.path, ct)
-		}
-	}
+	testcaddy.CheckErrors(t, in.URL("site", ""), 30, cases)
 	if n := testcaddy.CountCalls(testcaddy.Calls(t, in.URL("sbx", "")), "GetToken"); n != 0 {
 		t.Fatalf("bad requests reached Focalx: %d GetToken calls", n)
 	}

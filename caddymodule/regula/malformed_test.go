@@ -21,69 +21,45 @@ func TestMalformedRequests(t *testing.T) {
 	}
 	s.reset()
 	hook := []string{"X-Webhook-Secret", "s"}
-	cases := []struct {
-		method, path, body string
-		hdr                []string
-		status             int
-		msg                string
-	}{
-		{"GET", "/api/start?uniqueId=", "", nil, 400, "uniqueId is not a valid UUID"},
-		{"GET", "/api/start?uniqueId=abc", "", nil, 400, "uniqueId is not a valid UUID"},
-		{"GET", "/api/start?uniqueId=..%2F..%2Fsessions", "", nil, 400, "uniqueId is not a valid UUID"},
-		{"GET", "/api/start?uniqueId=" + strings.ToUpper(st.UniqueID), "", nil, 400, "uniqueId is not a valid UUID"},
-		{"GET", "/api/start?uniqueId=3f1c7a7e-5b7d-4c1e-9a0b-2d4e6f8a0b1c", "", nil, 400, "no session with that uniqueId"},
-		{"GET", "/api/onboarding-url?uniqueId=zzz", "", nil, 400, "uniqueId is not a valid UUID"},
-		{"POST", "/api/start", `{"uniqueId":"nope"}`, nil, 400, "uniqueId is not a valid UUID"},
-		{"POST", "/api/start", `{"uniqueId":5}`, nil, 400, `field "uniqueId" must be a string`},
-		{"POST", "/api/start", `{"externalUserId":["a"]}`, nil, 400, `field "externalUserId" must be a string`},
-		{"POST", "/api/start", `{"externalUserId":`, nil, 400, "malformed JSON body"},
-		{"POST", "/api/start", `not json`, nil, 400, "malformed JSON body"},
-		{"POST", "/api/start", `[1,2]`, nil, 400, "the body must be a JSON object"},
-		{"POST", "/api/start", `{"externalUserId":"` + strings.Repeat("x", 300) + `"}`, nil, 400, "externalUserId is longer than 256 characters"},
-		{"GET", "/api/start?new=1&externalUserId=" + strings.Repeat("y", 257), "", nil, 400, "externalUserId is longer than 256 characters"},
-		{"POST", "/api/start", `{"externalUserId":"` + strings.Repeat("z", 1<<20) + `"}`, nil, 413, "request body is larger than 1048576 bytes"},
-		{"POST", "/api/start", `{"externalUserId":"a"}`, []string{"Content-Type", "text/plain"}, 415, "Content-Type must be application/json"},
-		{"PUT", "/api/start", `{}`, nil, 405, "method PUT is not allowed on /api/start"},
-		{"DELETE", "/api/onboarding-url", "", nil, 405, "method DELETE is not allowed on /api/onboarding-url"},
-		{"GET", "/api/webhook", "", nil, 405, "method GET is not allowed on /api/webhook"},
-		{"POST", "/api/webhook", `{"sessionId":"x","status":2}`, nil, 401, "webhook credentials are missing or wrong"},
-		{"POST", "/api/webhook", `{}`, hook, 400, "sessionId is required"},
-		{"POST", "/api/webhook", `{"sessionId":7,"status":2}`, hook, 400, "sessionId must be a string and status an integer"},
-		{"POST", "/api/webhook", `{"sessionId":"x","status":"two"}`, hook, 400, "sessionId must be a string and status an integer"},
-		{"POST", "/api/webhook", `{"sessionId":"../x"}`, hook, 400, "malformed sessionId"},
-		{"POST", "/api/webhook", `{"sessionId":"a b\r\nX: y","status":2}`, hook, 400, "malformed sessionId"},
-		{"POST", "/api/webhook", `{"sessionId":`, hook, 400, "malformed JSON body"},
-		{"POST", "/api/webhook", ``, hook, 400, "a JSON body is required"},
-		{"GET", "/api/idv/sessions", "", nil, 401, "no live regula session"},
-		{"GET", "/api/idv/sessions?uniqueId=bogus", "", nil, 401, "no live regula session"},
-		{"GET", "/api/idv/sessions?uniqueId=3f1c7a7e-5b7d-4c1e-9a0b-2d4e6f8a0b1c", "", nil, 401, "no live regula session"},
-		{"GET", "/api/idv/%2e%2e/device/ephemeral?uniqueId=" + st.UniqueID, "", nil, 400, "path is not allowed"},
-		{"GET", "/api/idv/a%2fb?uniqueId=" + st.UniqueID, "", nil, 400, "path is not allowed"},
-		{"GET", "/api/unknown", "", nil, 404, "unknown route /api/unknown"},
-		{"GET", "/api/session", "", nil, 401, "no session: call /api/start first"},
-		{"GET", "/api/session/events", "", nil, 401, "no session: call /api/start first"},
-		{"POST", "/api/webhook/token", "grant_type=client_credentials", []string{"Content-Type", "application/x-www-form-urlencoded"}, 404, "webhook_auth oauth2 is not configured"},
+	cases := []testcaddy.ErrorCase{
+		testcaddy.Case("GET", "/api/start?uniqueId=", "", nil, 400, "uniqueId is not a valid UUID"),
+		testcaddy.Case("GET", "/api/start?uniqueId=abc", "", nil, 400, "uniqueId is not a valid UUID"),
+		testcaddy.Case("GET", "/api/start?uniqueId=..%2F..%2Fsessions", "", nil, 400, "uniqueId is not a valid UUID"),
+		testcaddy.Case("GET", "/api/start?uniqueId="+strings.ToUpper(st.UniqueID), "", nil, 400, "uniqueId is not a valid UUID"),
+		testcaddy.Case("GET", "/api/start?uniqueId=3f1c7a7e-5b7d-4c1e-9a0b-2d4e6f8a0b1c", "", nil, 400, "no session with that uniqueId"),
+		testcaddy.Case("GET", "/api/onboarding-url?uniqueId=zzz", "", nil, 400, "uniqueId is not a valid UUID"),
+		testcaddy.Case("POST", "/api/start", `{"uniqueId":"nope"}`, nil, 400, "uniqueId is not a valid UUID"),
+		testcaddy.Case("POST", "/api/start", `{"uniqueId":5}`, nil, 400, `field "uniqueId" must be a string`),
+		testcaddy.Case("POST", "/api/start", `{"externalUserId":["a"]}`, nil, 400, `field "externalUserId" must be a string`),
+		testcaddy.Case("POST", "/api/start", `{"externalUserId":`, nil, 400, "malformed JSON body"),
+		testcaddy.Case("POST", "/api/start", `not json`, nil, 400, "malformed JSON body"),
+		testcaddy.Case("POST", "/api/start", `[1,2]`, nil, 400, "the body must be a JSON object"),
+		testcaddy.Case("POST", "/api/start", `{"externalUserId":"`+strings.Repeat("x", 300)+`"}`, nil, 400, "externalUserId is longer than 256 characters"),
+		testcaddy.Case("GET", "/api/start?new=1&externalUserId="+strings.Repeat("y", 257), "", nil, 400, "externalUserId is longer than 256 characters"),
+		testcaddy.Case("POST", "/api/start", `{"externalUserId":"`+strings.Repeat("z", 1<<20)+`"}`, nil, 413, "request body is larger than 1048576 bytes"),
+		testcaddy.Case("POST", "/api/start", `{"externalUserId":"a"}`, []string{"Content-Type", "text/plain"}, 415, "Content-Type must be application/json"),
+		testcaddy.Case("PUT", "/api/start", `{}`, nil, 405, "method PUT is not allowed on /api/start"),
+		testcaddy.Case("DELETE", "/api/onboarding-url", "", nil, 405, "method DELETE is not allowed on /api/onboarding-url"),
+		testcaddy.Case("GET", "/api/webhook", "", nil, 405, "method GET is not allowed on /api/webhook"),
+		testcaddy.Case("POST", "/api/webhook", `{"sessionId":"x","status":2}`, nil, 401, "webhook credentials are missing or wrong"),
+		testcaddy.Case("POST", "/api/webhook", `{}`, hook, 400, "sessionId is required"),
+		testcaddy.Case("POST", "/api/webhook", `{"sessionId":7,"status":2}`, hook, 400, "sessionId must be a string and status an integer"),
+		testcaddy.Case("POST", "/api/webhook", `{"sessionId":"x","status":"two"}`, hook, 400, "sessionId must be a string and status an integer"),
+		testcaddy.Case("POST", "/api/webhook", `{"sessionId":"../x"}`, hook, 400, "malformed sessionId"),
+		testcaddy.Case("POST", "/api/webhook", `{"sessionId":"a b\r\nX: y","status":2}`, hook, 400, "malformed sessionId"),
+		testcaddy.Case("POST", "/api/webhook", `{"sessionId":`, hook, 400, "malformed JSON body"),
+		testcaddy.Case("POST", "/api/webhook", ``, hook, 400, "a JSON body is required"),
+		testcaddy.Case("GET", "/api/idv/sessions", "", nil, 401, "no live regula session"),
+		testcaddy.Case("GET", "/api/idv/sessions?uniqueId=bogus", "", nil, 401, "no live regula session"),
+		testcaddy.Case("GET", "/api/idv/sessions?uniqueId=3f1c7a7e-5b7d-4c1e-9a0b-2d4e6f8a0b1c", "", nil, 401, "no live regula session"),
+		testcaddy.Case("GET", "/api/idv/%2e%2e/device/ephemeral?uniqueId="+st.UniqueID, "", nil, 400, "path is not allowed"),
+		testcaddy.Case("GET", "/api/idv/a%2fb?uniqueId="+st.UniqueID, "", nil, 400, "path is not allowed"),
+		testcaddy.Case("GET", "/api/unknown", "", nil, 404, "unknown route /api/unknown"),
+		testcaddy.Case("GET", "/api/session", "", nil, 401, "no session: call /api/start first"),
+		testcaddy.Case("GET", "/api/session/events", "", nil, 401, "no session: call /api/start first"),
+		testcaddy.Case("POST", "/api/webhook/token", "grant_type=client_credentials", []string{"Content-Type", "application/x-www-form-urlencoded"}, 404, "webhook_auth oauth2 is not configured"),
 	}
-	if len(cases) < 30 {
-		t.Fatalf("only %d cases", len(cases))
-	}
-	for _, tc := range cases {
-		var status int
-		var hdr http.Header
-		var body string
-		if tc.body == "" {
-			status, hdr, body = testcaddy.Do(t, testcaddy.Client(), tc.method, s.site(tc.path), nil, tc.hdr...)
-		} else {
-			status, hdr, body = testcaddy.Do(t, testcaddy.Client(), tc.method, s.site(tc.path), strings.NewReader(tc.body), tc.hdr...)
-		}
-		m := testcaddy.JSON(t, body)
-		if status != tc.status || m["success"] != false || !strings.Contains(m["error"].(string), tc.msg) {
-			t.Errorf("%s %.60s %.40s: %d %v, want %d and %q", tc.method, tc.path, tc.body, status, m, tc.status, tc.msg)
-		}
-		if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-			t.Errorf("%s %s: Content-Type %q", tc.method, tc.path, ct)
-		}
-	}
+	testcaddy.CheckErrors(t, s.site(""), 30, cases)
 	testcaddy.SameSnapshot(t, before, testcaddy.Snapshot(t, s.in.Storage))
 	for k, n := range s.calls() {
 		if n > 0 && !strings.Contains(k, "api/sessions/{id}") { // a webhook may read a status; nothing else

@@ -1,0 +1,46 @@
+package testcaddy
+
+import (
+	"io"
+	"strings"
+	"testing"
+)
+
+// ErrorCase is a request expected to fail with a JSON error.
+type ErrorCase struct {
+	Method, Path, Body string
+	Header             []string
+	Status             int
+	// Msg must appear in the error message.
+	Msg string
+}
+
+// CheckErrors sends every case to base+Path and checks the exact status, a
+// JSON body {"success": false, "error": <containing Msg>} and a JSON content
+// type. It insists on at least min cases.
+func CheckErrors(t *testing.T, base string, min int, cases []ErrorCase) {
+	t.Helper()
+	if len(cases) < min {
+		t.Fatalf("only %d cases, want at least %d", len(cases), min)
+	}
+	for _, tc := range cases {
+		var body io.Reader
+		if tc.Body != "" {
+			body = strings.NewReader(tc.Body)
+		}
+		status, hdr, out := Do(t, Client(), tc.Method, base+tc.Path, body, tc.Header...)
+		m := JSON(t, out)
+		msg, _ := m["error"].(string)
+		if status != tc.Status || m["success"] != false || !strings.Contains(msg, tc.Msg) {
+			t.Errorf("%s %.60s %.40s %q: %d %v, want %d and %q", tc.Method, tc.Path, tc.Body, tc.Header, status, m, tc.Status, tc.Msg)
+		}
+		if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("%s %s: Content-Type %q", tc.Method, tc.Path, ct)
+		}
+	}
+}
+
+// Case builds an ErrorCase; tables of them stay one line a case.
+func Case(method, path, body string, header []string, status int, msg string) ErrorCase {
+	return ErrorCase{Method: method, Path: path, Body: body, Header: header, Status: status, Msg: msg}
+}
