@@ -29,6 +29,7 @@ func init() {
 //			...                           # the provider's own options
 //		}
 //		session_ttl 24h                  # default 24h
+//		session_retention 7d | off       # default 7d: expired sessions kept, then swept
 //		timeout     30s                  # default 30s
 //		webhook_auth header <name> <value>
 //		webhook_auth basic  <user> <password>
@@ -77,6 +78,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.Timeout = caddy.Duration(dur)
 			} else {
 				h.SessionTTL = caddy.Duration(dur)
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "session_retention":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			if d.Val() == "off" {
+				h.SessionRetention = -1
+			} else {
+				dur, err := caddy.ParseDuration(d.Val())
+				if err != nil || dur <= 0 {
+					return d.Errf("session_retention: a positive duration or off, got %q", d.Val())
+				}
+				h.SessionRetention = caddy.Duration(dur)
 			}
 			if d.NextArg() {
 				return d.ArgErr()

@@ -40,6 +40,11 @@ type Handler struct {
 	// SessionTTL is how long a stored session lives. Default: 24h.
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
 
+	// SessionRetention is how long an expired session is kept in storage
+	// (late webhooks still find it) before a background sweep deletes it.
+	// Default: 7 days. A negative value turns the sweep off.
+	SessionRetention caddy.Duration `json:"session_retention,omitempty"`
+
 	// Timeout is the longest a provider call may take. Default: 30s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
@@ -215,6 +220,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.quota = quota
 	h.releases = append(h.releases, releaseQuota)
+	if h.SessionRetention == 0 {
+		h.SessionRetention = caddy.Duration(DefaultRetention)
+	}
+	if h.SessionRetention > 0 {
+		releaseSweeper, err := h.startSweeper(store)
+		if err != nil {
+			return err
+		}
+		h.releases = append(h.releases, releaseSweeper)
+	}
 	if h.WebhookAuth != nil {
 		for _, s := range h.WebhookAuth.Secrets() {
 			RegisterSecret(s)

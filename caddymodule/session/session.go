@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -235,3 +236,41 @@ func (st *StorageStore) Update(ctx context.Context, id string, fn func(*Session)
 }
 
 var _ Store = (*StorageStore)(nil)
+
+// Sweep deletes the sessions that expired more than retention ago, with
+// their index records, and reports how many it deleted. Expired sessions
+// are kept for retention so that late webhooks still find theirs. It reads
+// every stored session, so it belongs in a periodic job, never in a request.
+func (st *StorageStore) Sweep(ctx context.Context, retention time.Duration) (int, error) {
+	dir := path.Join("idv", st.Namespace, "sessions")
+	keys, err := st.Storage.List(ctx, dir, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("listing sessions: %w", err)
+	}
+	cutoff := st.now().Add(-retention)
+	deleted := 0
+	for _, key := range keys {
+		if ctx.Err() != nil {
+			return deleted, ctx.Err()
+		}
+		id := strings.TrimSuffix(path.Base(key), ".json")
+		s, err := st.load(ctx, id)
+		if err != nil || !s.ExpiresAt.Before(cutoff) {
+			continue // unreadable ones are left for a person to look at
+		}
+		if s.Ref != "" {
+			// Only the index record that still points to this session.
+			if b, err := st.Storage.Load(ctx, st.refKey(s.Ref)); err == nil && string(b) == id {
+				_ = st.Storage.Delete(ctx, st.refKey(s.Ref))
+			}
+		}
+		if err := st.Storage.Delete(ctx, st.sessionKey(id)); err != nil {
+			return deleted, fmt.Errorf("deleting session: %w", err)
+		}
+		deleted++
+	}
+	return deleted, nil
+}

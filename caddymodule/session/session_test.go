@@ -119,3 +119,40 @@ func itoa(n int) string {
 	}
 	return s
 }
+
+func TestSweepDeletesOnlyLongExpiredSessions(t *testing.T) {
+	st, now := newStore(t)
+	ctx := context.Background()
+	mk := func(ref string, expires time.Time) *Session {
+		s := &Session{UniqueID: NewID(), Ref: ref, ExpiresAt: expires}
+		if err := st.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	old := mk("old", now.Add(-10*24*time.Hour))    // expired 10 days ago
+	recent := mk("recent", now.Add(-2*time.Hour)) // expired, within retention
+	live := mk("live", now.Add(time.Hour))
+	n, err := st.Sweep(ctx, 7*24*time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep: %d %v, want 1 deleted", n, err)
+	}
+	if _, err := st.load(ctx, old.UniqueID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the old session is still there: %v", err)
+	}
+	if _, err := st.LoadByRef(ctx, "old"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the old session's index is still there: %v", err)
+	}
+	for _, s := range []*Session{recent, live} {
+		if _, err := st.LoadByRef(ctx, s.Ref); err != nil {
+			t.Fatalf("%s was swept: %v", s.Ref, err)
+		}
+	}
+	if n, err := st.Sweep(ctx, 7*24*time.Hour); err != nil || n != 0 {
+		t.Fatalf("second sweep: %d %v", n, err)
+	}
+	empty := &StorageStore{Storage: st.Storage, Namespace: "none"}
+	if n, err := empty.Sweep(ctx, time.Hour); err != nil || n != 0 {
+		t.Fatalf("sweeping an empty namespace: %d %v", n, err)
+	}
+}
