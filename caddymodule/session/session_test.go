@@ -130,7 +130,7 @@ func TestSweepDeletesOnlyLongExpiredSessions(t *testing.T) {
 		}
 		return s
 	}
-	old := mk("old", now.Add(-10*24*time.Hour))    // expired 10 days ago
+	old := mk("old", now.Add(-10*24*time.Hour))   // expired 10 days ago
 	recent := mk("recent", now.Add(-2*time.Hour)) // expired, within retention
 	live := mk("live", now.Add(time.Hour))
 	n, err := st.Sweep(ctx, 7*24*time.Hour)
