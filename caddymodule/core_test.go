@@ -235,7 +235,8 @@ func TestSessionQuota(t *testing.T) {
 func TestSessionStatusAndEventStream(t *testing.T) {
 	old := caddymodule.EventPoll
 	caddymodule.EventPoll = time.Hour // only the push path can deliver in time
-	defer func() { caddymodule.EventPoll = old }()
+	// Registered before Caddy starts, so it runs after Caddy has stopped.
+	t.Cleanup(func() { caddymodule.EventPoll = old })
 	in := testcaddy.Start(t, cfg("webhook_auth none"))
 	c := testcaddy.Client()
 	status, _, m := do(t, c, "GET", in.URL("site", "/api/session"), "")

@@ -26,10 +26,11 @@ const DefaultRetention = 7 * 24 * time.Hour
 // lives in a UsagePool keyed by namespace: a reload keeps the one goroutine
 // and hands it the new configuration.
 type sweeper struct {
-	store     atomic.Pointer[session.StorageStore]
-	retention atomic.Int64
-	logger    atomic.Pointer[zap.Logger]
-	cancel    context.CancelFunc
+	first, every time.Duration // the schedule, fixed when the sweeper starts
+	store        atomic.Pointer[session.StorageStore]
+	retention    atomic.Int64
+	logger       atomic.Pointer[zap.Logger]
+	cancel       context.CancelFunc
 }
 
 func (s *sweeper) Destruct() error { s.cancel(); return nil }
@@ -37,7 +38,7 @@ func (s *sweeper) Destruct() error { s.cancel(); return nil }
 var sweepers = caddy.NewUsagePool()
 
 func (s *sweeper) run(ctx context.Context) {
-	t := time.NewTimer(SweepFirst)
+	t := time.NewTimer(s.first)
 	defer t.Stop()
 	for {
 		select {
@@ -53,7 +54,7 @@ func (s *sweeper) run(ctx context.Context) {
 		case n > 0:
 			logger.Info("deleted expired sessions", zap.Int("deleted", n), zap.Duration("retention", time.Duration(s.retention.Load())))
 		}
-		t.Reset(SweepEvery)
+		t.Reset(s.every)
 	}
 }
 
@@ -63,7 +64,7 @@ func (h *Handler) startSweeper(store *session.StorageStore) (func(), error) {
 	key := "sweep/" + h.namespace
 	v, _, err := sweepers.LoadOrNew(key, func() (caddy.Destructor, error) {
 		ctx, cancel := context.WithCancel(context.Background())
-		s := &sweeper{cancel: cancel}
+		s := &sweeper{cancel: cancel, first: SweepFirst, every: SweepEvery}
 		s.store.Store(store)
 		s.retention.Store(int64(h.SessionRetention))
 		s.logger.Store(h.logger)

@@ -13,7 +13,8 @@ import (
 func TestExpiredSessionsAreSwept(t *testing.T) {
 	first, every := caddymodule.SweepFirst, caddymodule.SweepEvery
 	caddymodule.SweepFirst, caddymodule.SweepEvery = 50*time.Millisecond, 100*time.Millisecond
-	defer func() { caddymodule.SweepFirst, caddymodule.SweepEvery = first, every }()
+	// Registered before Caddy starts, so it runs after Caddy has stopped.
+	t.Cleanup(func() { caddymodule.SweepFirst, caddymodule.SweepEvery = first, every })
 
 	in := testcaddy.Start(t, cfg("session_ttl 1s\n\t\tsession_retention 1s"))
 	startSession(t, in, testcaddy.Client())
