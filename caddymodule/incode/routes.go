@@ -3,7 +3,6 @@ package incode
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -160,13 +159,10 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request, enrich fun
 
 func (p *Incode) serveStart(w http.ResponseWriter, r *http.Request) error {
 	var s *session.Session
-	if id := r.URL.Query().Get("uniqueId"); id != "" || r.URL.Query().Has("uniqueId") {
+	if q := r.URL.Query(); q.Has("uniqueId") {
 		var err error
-		if s, err = p.host.Sessions.Load(r.Context(), id); err == nil && s.Provider != "incode" {
-			err = session.ErrNotFound
-		}
-		if err != nil {
-			return sessionError(err)
+		if s, err = provider.Resume(r.Context(), p.host.Sessions, "incode", q.Get("uniqueId")); err != nil {
+			return err
 		}
 	} else {
 		var err error
@@ -183,14 +179,6 @@ func (p *Incode) count(kind, outcome string) {
 	if p.host.Count != nil {
 		p.host.Count(kind, outcome)
 	}
-}
-
-func sessionError(err error) error {
-	switch {
-	case errors.Is(err, session.ErrMalformedID), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrExpired):
-		return provider.Errorf(http.StatusBadRequest, "%v", err)
-	}
-	return err
 }
 
 func (p *Incode) serveOnboardingURL(w http.ResponseWriter, r *http.Request) error {

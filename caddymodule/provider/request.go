@@ -8,6 +8,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 )
 
 type suffixKey struct{}
@@ -58,6 +60,23 @@ func DecodeJSON(r *http.Request, v any, required bool) error {
 		return Errorf(http.StatusBadRequest, "malformed JSON body")
 	}
 	return nil
+}
+
+// Resume loads the session a client names by uniqueId for the provider
+// called name. An id that is malformed, unknown, expired or another
+// provider's is the client's mistake: a 400 that says which.
+func Resume(ctx context.Context, sessions session.Store, name, id string) (*session.Session, error) {
+	s, err := sessions.Load(ctx, id)
+	if err == nil && s.Provider != name {
+		err = session.ErrNotFound
+	}
+	switch {
+	case err == nil:
+		return s, nil
+	case errors.Is(err, session.ErrMalformedID), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrExpired):
+		return nil, Errorf(http.StatusBadRequest, "%v", err)
+	}
+	return nil, err
 }
 
 // RequireString returns a 400 naming field when v is empty.

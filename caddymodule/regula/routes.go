@@ -72,12 +72,8 @@ func (p *Regula) serveStart(w http.ResponseWriter, r *http.Request) error {
 	}
 	var s *session.Session
 	if in.resume {
-		s, err = p.host.Sessions.Load(r.Context(), in.UniqueID)
-		if err == nil && s.Provider != Name {
-			err = session.ErrNotFound
-		}
-		if err != nil {
-			return sessionError(err)
+		if s, err = provider.Resume(r.Context(), p.host.Sessions, Name, in.UniqueID); err != nil {
+			return err
 		}
 	} else if s, err = p.startSession(r, in); err != nil {
 		return err
@@ -88,14 +84,6 @@ func (p *Regula) serveStart(w http.ResponseWriter, r *http.Request) error {
 		"expiresAt": s.ExpiresAt.UTC().Format(time.RFC3339),
 	})
 	return nil
-}
-
-func sessionError(err error) error {
-	switch {
-	case errors.Is(err, session.ErrMalformedID), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrExpired):
-		return provider.Errorf(http.StatusBadRequest, "%v", err)
-	}
-	return err
 }
 
 // startSession returns the browser's live session (from its cookie) unless
