@@ -99,15 +99,8 @@ func Start(t testing.TB, caddyfile string, opts ...Options) *Instance {
 			time.Sleep(50 * time.Millisecond)
 		}
 	})
-	in := &Instance{t: t, Ports: map[string]int{}, Storage: storage}
-	body := portRe.ReplaceAllStringFunc(caddyfile, func(m string) string {
-		name := portRe.FindStringSubmatch(m)[1]
-		if _, ok := in.Ports[name]; !ok {
-			in.Ports[name] = FreePort(t)
-		}
-		return fmt.Sprint(in.Ports[name])
-	})
-	global := "{\n\tadmin off\n\tpersist_config off\n\tstorage file_system " + in.Storage + "\n\tgrace_period 1s\n"
+	in := &Instance{t: t, Storage: storage}
+	global := "{\n\tadmin off\n\tstorage file_system " + in.Storage + "\n\tgrace_period 1s\n"
 	if o.Debug {
 		global += "\tdebug\n"
 	}
@@ -120,19 +113,35 @@ func Start(t testing.TB, caddyfile string, opts ...Options) *Instance {
 		global += fmt.Sprintf("\tlog default {\n\t\toutput file %s\n\t\tlevel %s\n\t}\n", in.LogFile, level)
 	}
 	global += o.Global + "\n}\n"
-	// admin off and persist_config off cannot be combined; keep admin off.
-	global = strings.Replace(global, "\tpersist_config off\n", "", 1)
-	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(global+body), nil)
-	if err != nil {
-		t.Fatalf("adapting the test Caddyfile: %v\n%s", err, global+body)
-	}
-	for _, w := range warnings {
-		if !strings.Contains(w.Message, "not formatted") {
-			t.Logf("caddyfile warning: %s", w)
+	// A port found free may be taken by a test binary running in parallel
+	// before Caddy binds it: then pick new ports and try again.
+	for attempt := 1; ; attempt++ {
+		in.Ports = map[string]int{}
+		body := portRe.ReplaceAllStringFunc(caddyfile, func(m string) string {
+			name := portRe.FindStringSubmatch(m)[1]
+			if _, ok := in.Ports[name]; !ok {
+				in.Ports[name] = FreePort(t)
+			}
+			return fmt.Sprint(in.Ports[name])
+		})
+		cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(global+body), nil)
+		if err != nil {
+			t.Fatalf("adapting the test Caddyfile: %v\n%s", err, global+body)
 		}
-	}
-	in.Config = cfg
-	if err := caddy.Load(cfg, true); err != nil {
+		for _, w := range warnings {
+			if !strings.Contains(w.Message, "not formatted") {
+				t.Logf("caddyfile warning: %s", w)
+			}
+		}
+		in.Config = cfg
+		err = caddy.Load(cfg, true)
+		if err == nil {
+			break
+		}
+		if attempt < 5 && strings.Contains(err.Error(), "address already in use") {
+			t.Logf("a port was taken before Caddy bound it; retrying with new ports: %v", err)
+			continue
+		}
 		t.Fatalf("loading the test config: %v", err)
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
