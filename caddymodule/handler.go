@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/certmagic"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
@@ -82,6 +83,7 @@ type Handler struct {
 	redirects map[string]bool
 	transport *http.Transport
 	name      string
+	storage   certmagic.Storage
 }
 
 // CaddyModule returns the Caddy module information.
@@ -166,6 +168,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// share them.
 	store := &session.StorageStore{Storage: ctx.Storage()}
 	h.store = store
+	h.storage = ctx.Storage()
 	h.host = &provider.Host{
 		Logger:            h.logger.Named(name),
 		Sessions:          store,
@@ -181,6 +184,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		CheckRedirect:     h.checkRedirect,
 		Record:            h.record,
 		Redact:            RegisterSecret,
+		RedactUntil:       RegisterSecretUntil,
+		Claim:             h.claim,
 		Observe:           func(op string, status int, d time.Duration) { observeCall(name, op, status, d) },
 		Count:             func(kind, outcome string) { h.count(kind, outcome) },
 	}

@@ -3,8 +3,10 @@ package caddymodule
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -23,30 +25,64 @@ const Redacted = "[REDACTED]"
 // lines logged while the next one starts.
 var secrets = struct {
 	sync.RWMutex
-	set      map[string]struct{}
+	set      map[string]time.Time // zero: never pruned
 	replacer *strings.Replacer
-}{set: map[string]struct{}{}}
+}{set: map[string]time.Time{}}
 
 // minSecret is the shortest string registered: shorter ones would redact
 // ordinary words.
 const minSecret = 6
 
-// RegisterSecret adds s to the redactor.
-func RegisterSecret(s string) {
+// maxExpiring bounds the credentials registered with an expiry: past it,
+// the ones expiring first are dropped (they are JWTs, which the pattern
+// below redacts anyway).
+const maxExpiring = 64
+
+// RegisterSecret adds s to the redactor for the life of the process.
+func RegisterSecret(s string) { RegisterSecretUntil(s, time.Time{}) }
+
+// RegisterSecretUntil adds s to the redactor until the time until (a zero
+// time means forever). Expired entries are pruned whenever one is added, so
+// repeated logins do not grow the registry.
+func RegisterSecretUntil(s string, until time.Time) {
 	if len(s) < minSecret {
 		return
 	}
 	secrets.Lock()
 	defer secrets.Unlock()
-	if _, ok := secrets.set[s]; ok {
+	if old, ok := secrets.set[s]; ok && (old.IsZero() || !until.IsZero() && !until.After(old)) {
 		return
 	}
-	secrets.set[s] = struct{}{}
+	secrets.set[s] = until
+	now := time.Now()
+	var expiring []string
+	for k, exp := range secrets.set {
+		switch {
+		case exp.IsZero():
+		case !now.Before(exp):
+			delete(secrets.set, k)
+		default:
+			expiring = append(expiring, k)
+		}
+	}
+	if len(expiring) > maxExpiring {
+		slices.SortFunc(expiring, func(a, b string) int { return secrets.set[a].Compare(secrets.set[b]) })
+		for _, k := range expiring[:len(expiring)-maxExpiring] {
+			delete(secrets.set, k)
+		}
+	}
 	pairs := make([]string, 0, 2*len(secrets.set))
 	for k := range secrets.set {
 		pairs = append(pairs, k, Redacted)
 	}
 	secrets.replacer = strings.NewReplacer(pairs...)
+}
+
+// secretCount is the registry's size (tests).
+func secretCount() int {
+	secrets.RLock()
+	defer secrets.RUnlock()
+	return len(secrets.set)
 }
 
 // Redact returns s with registered secrets and JWT-shaped strings removed.

@@ -73,14 +73,17 @@ type Event struct {
 	Key, Status string
 	// Score, when known, is stored too.
 	Score string
-	// Result is ResultVerified, ResultFailed or empty.
+	// Result is ResultVerified, ResultFailed, ResultReview or empty.
 	Result string
 }
 
-// Provider-neutral outcomes of a verification.
+// Provider-neutral outcomes of a verification. ResultReview means the
+// provider's verdict needs a person (a warning score, a manual review); a
+// later event may still turn it into verified or failed.
 const (
 	ResultVerified = "verified"
 	ResultFailed   = "failed"
+	ResultReview   = "review"
 )
 
 // Host is what the core provides to a provider.
@@ -126,6 +129,16 @@ type Host struct {
 	// registry is never pruned: do not register per-session tokens (the
 	// redactor removes anything shaped like a JWT anyway).
 	Redact func(secret string)
+	// RedactUntil is Redact for a credential that expires: it is pruned
+	// from the registry after until, so repeated logins do not grow it.
+	RedactUntil func(secret string, until time.Time)
+	// Claim takes the one-time right to perform the side effect name (say
+	// "approve") for the provider session ref, under the storage lock,
+	// across every instance sharing the storage. It reports false when another delivery
+	// holds or has used it. Call release when the side effect failed, so
+	// that a retry can claim it again; leave it claimed when it succeeded.
+	// Claims expire after ttl.
+	Claim func(ctx context.Context, ref, name string, ttl time.Duration) (ok bool, release func(), err error)
 	// Observe is called for every provider call (metrics).
 	Observe func(op string, status int, d time.Duration)
 	// Count records an event in the metrics, for what the core cannot see
