@@ -8,7 +8,9 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -38,8 +40,22 @@ type Incode struct {
 	APIVersion string `json:"api_version,omitempty"`
 	// FlowID is the flow (configurationId) sessions are started with.
 	FlowID string `json:"flow_id,omitempty"`
-	// ClientID is the client id used to ask for onboarding URLs.
+	// ClientID is the client id used to ask for onboarding URLs. Optional:
+	// without it, the clientId /omni/start answers with is used (as Incode's
+	// Node sample does, which has no client id setting).
 	ClientID string `json:"client_id,omitempty"`
+	// Language and CountryCode are sent to /omni/start. Defaults: en-US and
+	// ALL, as in Incode's samples. A request may ask for another language
+	// with ?language=<tag>.
+	Language    string `json:"language,omitempty"`
+	CountryCode string `json:"country_code,omitempty"`
+	// AllowCustomFields passes a JSON object given as ?customFields= on
+	// start routes to /omni/start's customFields. Off by default: the
+	// browser chooses their content.
+	AllowCustomFields bool `json:"allow_custom_fields,omitempty"`
+	// WarnResult is the result of a WARN overall score: review (default),
+	// verified or failed.
+	WarnResult string `json:"warn_result,omitempty"`
 	// AdminEmail and AdminPassword log in an executive user to get the
 	// executive token for scores, statuses, approvals and face login.
 	AdminEmail    string `json:"admin_email,omitempty"`
@@ -52,6 +68,10 @@ type Incode struct {
 
 	// resolved at provision
 	key, flow, client, email, password, static, version string
+	language, country                                   string
+
+	// relogin limits executive logins caused by provider 401s.
+	relogin *relogin
 
 	base  *url.URL
 	host  *provider.Host
@@ -71,11 +91,15 @@ func (Incode) CaddyModule() caddy.ModuleInfo {
 //		api_key        <key>
 //		api_version    <version>    # default 1.0
 //		flow_id        <id>
-//		client_id      <id>
+//		client_id      <id>         # optional: default from /omni/start's clientId
 //		admin_email    <email>      # optional: executive login
 //		admin_password <password>   # optional
 //		admin_token    <token>      # optional: a static executive token instead
 //		expose_executive_token      # optional flag
+//		language       <tag>        # default en-US
+//		country_code   <code>       # default ALL
+//		allow_custom_fields         # optional flag
+//		warn_result    verified|failed|review   # default review
 //	}
 func (p *Incode) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "incode"
@@ -84,17 +108,18 @@ func (p *Incode) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		opt := d.Val()
-		if opt == "expose_executive_token" {
+		if flag, ok := map[string]*bool{"expose_executive_token": &p.ExposeExecutiveToken, "allow_custom_fields": &p.AllowCustomFields}[opt]; ok {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
-			p.ExposeExecutiveToken = true
+			*flag = true
 			continue
 		}
 		fields := map[string]*string{
 			"api_url": &p.APIURL, "api_key": &p.APIKey, "api_version": &p.APIVersion,
 			"flow_id": &p.FlowID, "client_id": &p.ClientID, "admin_email": &p.AdminEmail,
 			"admin_password": &p.AdminPassword, "admin_token": &p.AdminToken,
+			"language": &p.Language, "country_code": &p.CountryCode, "warn_result": &p.WarnResult,
 		}
 		f, ok := fields[opt]
 		if !ok {
@@ -130,13 +155,24 @@ func (p *Incode) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	if p.version == "" {
 		p.version = "1.0"
 	}
+	p.language, p.country = r(p.Language), r(p.CountryCode)
+	if p.language == "" {
+		p.language = "en-US"
+	}
+	if p.country == "" {
+		p.country = "ALL"
+	}
 	switch {
 	case p.key == "":
 		return errors.New("api_key is required")
 	case p.flow == "":
 		return errors.New("flow_id is required")
-	case p.client == "":
-		return errors.New("client_id is required")
+	case !languageTag.MatchString(p.language):
+		return errors.New("language must be a language tag such as en-US")
+	case !countryCode.MatchString(p.country):
+		return errors.New("country_code must be ALL or a country code such as USA")
+	case p.WarnResult != "" && p.WarnResult != provider.ResultVerified && p.WarnResult != provider.ResultFailed && p.WarnResult != provider.ResultReview:
+		return errors.New("warn_result must be verified, failed or review")
 	case (p.email == "") != (p.password == ""):
 		return errors.New("admin_email and admin_password go together")
 	case p.email != "" && p.static != "":
@@ -145,12 +181,30 @@ func (p *Incode) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 		return errors.New("expose_executive_token needs admin_email/admin_password or admin_token")
 	}
 	p.host = h
+	p.relogin = new(relogin)
 	p.up = &upstream.Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1,
 		Logger: h.Logger, Provider: "incode", Observe: h.Observe}
 	p.proxy = passthrough.New(base, "/0/omni/", h.Transport, h.Logger)
 	p.base = base
+	if p.ExposeExecutiveToken {
+		h.Logger.Warn("expose_executive_token is on: GET " + h.Prefix + "/executive-token hands out a token that reads every interview of the account; protect the route (forward_auth, basic_auth) or turn it off")
+	}
 	return nil
 }
+
+// relogin remembers the last executive login.
+type relogin struct {
+	sync.Mutex
+	last  time.Time
+	token string
+}
+
+// languageTag is a well-formed BCP 47 tag in its common shapes (en, en-US,
+// es-419, zh-Hant-TW); countryCode is ALL or an ISO 3166 code.
+var (
+	languageTag = regexp.MustCompile(`^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?$`)
+	countryCode = regexp.MustCompile(`^(ALL|[A-Z]{2,3})$`)
+)
 
 // Identity implements provider.Identifier.
 func (p *Incode) Identity() string { return p.base.String() + "|" + p.client + "|" + p.flow }

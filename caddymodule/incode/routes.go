@@ -3,6 +3,7 @@ package incode
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -65,18 +66,49 @@ func (p *Incode) login(ctx context.Context) (string, time.Time, error) {
 	if out.Token == "" {
 		return "", time.Time{}, upstream.ErrMalformed
 	}
-	if p.host.Redact != nil {
-		p.host.Redact(out.Token)
-	}
 	exp, ok := jwtExpiry(out.Token)
 	if !ok {
 		exp = p.host.Now().Add(24 * time.Hour)
 	}
+	switch {
+	case p.host.RedactUntil != nil:
+		p.host.RedactUntil(out.Token, exp)
+	case p.host.Redact != nil:
+		p.host.Redact(out.Token)
+	}
+	p.relogin.Lock()
+	p.relogin.last, p.relogin.token = time.Now(), out.Token
+	p.relogin.Unlock()
 	return out.Token, exp, nil
 }
 
+// ReloginEvery is the least time between two executive logins caused by a
+// provider 401: a 401 that one interview causes (a chosen, foreign or
+// deleted interviewId) must not make every request log in again.
+var ReloginEvery = 5 * time.Second
+
+// mayRelogin reports whether the executive token tok, refused with a 401,
+// should be dropped for a fresh login: only the current token (one login
+// per token generation; concurrent refusals of it share one) and only when
+// the last login is older than ReloginEvery.
+func (p *Incode) mayRelogin(tok string) bool {
+	p.relogin.Lock()
+	defer p.relogin.Unlock()
+	if p.relogin.token != "" && p.relogin.token != tok {
+		return true // replaced by a login since: retry with that one
+	}
+	if !p.relogin.last.IsZero() && time.Since(p.relogin.last) < ReloginEvery {
+		return false
+	}
+	p.relogin.last = time.Now() // held until the login below replaces it
+	p.host.Tokens.Drop(execKey, tok)
+	return true
+}
+
 // withExecutive makes a call with the executive token and the API key. An
-// upstream 401 drops the cached token and retries once with a fresh one.
+// upstream 401 drops the cached token and retries once with a fresh one,
+// at most once per ReloginEvery; a token another request has already
+// replaced is retried without a login.
 func (p *Incode) withExecutive(ctx context.Context, req upstream.Request, out any) ([]byte, error) {
 	for attempt := 0; ; attempt++ {
 		tok, err := p.executive(ctx)
@@ -87,8 +119,9 @@ func (p *Incode) withExecutive(ctx context.Context, req upstream.Request, out an
 		req.Header.Set("X-Api-Key", p.key)
 		body, err := p.up.Do(ctx, req, out)
 		if upstream.Status(err) == http.StatusUnauthorized && attempt == 0 && p.static == "" {
-			p.host.Tokens.Drop(execKey, tok)
-			continue
+			if p.mayRelogin(tok) {
+				continue
+			}
 		}
 		return body, err
 	}
@@ -107,12 +140,33 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request, enrich fun
 			return s, nil
 		}
 	}
-	body := map[string]string{"configurationId": p.flow, "countryCode": "ALL", "language": "en-US"}
+	body := map[string]any{"configurationId": p.flow, "countryCode": p.country, "language": p.language}
+	if lang := q.Get("language"); lang != "" {
+		if !languageTag.MatchString(lang) {
+			return nil, provider.Errorf(http.StatusBadRequest, "language must be a language tag such as en-US")
+		}
+		body["language"] = lang
+	}
+	if raw := q.Get("customFields"); raw != "" {
+		if !p.AllowCustomFields {
+			return nil, provider.Errorf(http.StatusBadRequest, "customFields are not accepted: allow_custom_fields is off")
+		}
+		if len(raw) > 4096 {
+			return nil, provider.Errorf(http.StatusBadRequest, "customFields is longer than 4096 bytes")
+		}
+		var cf map[string]any
+		if err := provider.DecodeJSONBytes([]byte(raw), &cf, true); err != nil || cf == nil {
+			return nil, provider.Errorf(http.StatusBadRequest, "customFields must be a JSON object%s", reason(err))
+		}
+		body["customFields"] = cf
+	}
+	redirect := ""
 	if ru := q.Get("redirectionUrl"); ru != "" {
 		if err := p.host.CheckRedirect(r, ru); err != nil {
 			return nil, err
 		}
 		body["redirectionUrl"] = ru
+		redirect = ru
 	}
 	if ext := q.Get("externalCustomerId"); ext != "" {
 		if len(ext) > 256 {
@@ -128,6 +182,7 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request, enrich fun
 	var out struct {
 		Token       string `json:"token"`
 		InterviewID string `json:"interviewId"`
+		ClientID    string `json:"clientId"`
 	}
 	// Not idempotent: never retried, so one /start is one provider session.
 	if _, err := p.up.Do(r.Context(), upstream.Request{Op: "omni/start", Method: http.MethodPost, Path: "/omni/start", Header: h, Body: body}, &out); err != nil {
@@ -142,8 +197,14 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request, enrich fun
 	if exp, ok := jwtExpiry(out.Token); ok && exp.Before(s.ExpiresAt) {
 		s.ExpiresAt = exp
 	}
-	if ru := body["redirectionUrl"]; ru != "" {
-		s.Meta = map[string]string{"redirectionUrl": ru}
+	if redirect != "" {
+		s.Meta = map[string]string{"redirectionUrl": redirect}
+	}
+	if p.client == "" && out.ClientID != "" {
+		if s.Meta == nil {
+			s.Meta = map[string]string{}
+		}
+		s.Meta["clientId"] = out.ClientID
 	}
 	var enrichErr error
 	if enrich != nil {
@@ -210,8 +271,16 @@ func (p *Incode) fetchOnboardingURL(ctx context.Context, s *session.Session) err
 	var out struct {
 		URL string `json:"url"`
 	}
+	client := p.client
+	if client == "" {
+		client = s.Meta["clientId"]
+	}
+	var q url.Values
+	if client != "" {
+		q = url.Values{"clientId": {client}}
+	}
 	_, err := p.up.Do(ctx, upstream.Request{Op: "0/omni/onboarding-url", Method: http.MethodGet, Path: "/0/omni/onboarding-url",
-		Query: url.Values{"clientId": {p.client}}, Header: p.headers(s.Token), Idempotent: true,
+		Query: q, Header: p.headers(s.Token), Idempotent: true,
 		LogFields: []zap.Field{zap.String("interviewId", s.Ref)}}, &out)
 	if err != nil {
 		return upstream.ClientError(err)
@@ -281,12 +350,33 @@ func (p *Incode) serveAuth(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	body, err := p.withExecutive(r.Context(), upstream.Request{Op: "omni/authentication/verify", Method: http.MethodPost,
-		Path: "/omni/authentication/verify", Body: in}, nil)
+	var body []byte
+	var err error
+	if p.email != "" || p.static != "" {
+		// backend-nodejs and backend-java: the executive token and the key.
+		body, err = p.withExecutive(r.Context(), upstream.Request{Op: "omni/authentication/verify", Method: http.MethodPost,
+			Path: "/omni/authentication/verify", Body: in}, nil)
+	} else {
+		// backend-php (index.php) and python-samples (Session.py): the API
+		// key alone, on the older endpoint.
+		h := p.headers("")
+		h.Set("X-Api-Key", p.key)
+		body, err = p.up.Do(r.Context(), upstream.Request{Op: "omni/auth-attempt/verify", Method: http.MethodPost,
+			Path: "/omni/auth-attempt/verify", Header: h, Body: in}, nil)
+	}
 	if err != nil {
 		return upstream.ClientError(err)
 	}
 	return writeUpstreamJSON(w, body)
+}
+
+// reason renders a decoding error's message after a colon, or nothing.
+func reason(err error) string {
+	var pe *provider.Error
+	if errors.As(err, &pe) {
+		return ": " + pe.Msg
+	}
+	return ""
 }
 
 func (p *Incode) serveFinish(w http.ResponseWriter, r *http.Request) error {
