@@ -51,6 +51,8 @@ type interview struct {
 	ID, Code, FlowID, ClientID, ExternalID, RedirectURL string
 	Status, ScoreStatus                                 string
 	Approved                                            bool
+	Language                                            string
+	CustomFields                                        map[string]any
 }
 
 type emuState struct {
@@ -197,8 +199,11 @@ func (e *Emulator) creds(r *http.Request) creds {
 	return c
 }
 
+// apiErr answers in Incode's (Spring Boot) error shape:
+// {"timestamp", "status", "error", "message", "path"}.
 func apiErr(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	sandbox.WriteJSON(w, status, sandbox.APIError(status, msg, r.URL.Path))
+	sandbox.WriteJSON(w, status, map[string]any{"timestamp": time.Now().UnixMilli(), "status": status,
+		"error": http.StatusText(status), "message": msg, "path": r.URL.Path})
 }
 
 // route is one emulated endpoint.
@@ -221,6 +226,7 @@ func (e *Emulator) routes() []route {
 		{method: "GET", path: "/0/omni/finish-status", op: "0/omni/finish-status", serve: e.finishStatus},
 		{method: "POST", path: "/omni/process/approve", op: "omni/process/approve", serve: e.approve},
 		{method: "POST", path: "/omni/authentication/verify", op: "omni/authentication/verify", serve: e.verify},
+		{method: "POST", path: "/omni/auth-attempt/verify", op: "omni/auth-attempt/verify", serve: e.verify},
 		{method: "", path: "/0/omni/", prefix: true, op: "0/omni/*", serve: e.generic},
 		{method: "", path: "/omni/", prefix: true, op: "omni/*", serve: e.generic},
 	}
@@ -284,17 +290,20 @@ func (e *Emulator) start(w http.ResponseWriter, r *http.Request, c creds) {
 		return
 	}
 	var in struct {
-		ConfigurationID    string `json:"configurationId"`
-		CountryCode        string `json:"countryCode"`
-		Language           string `json:"language"`
-		RedirectionURL     string `json:"redirectionUrl"`
-		ExternalCustomerID string `json:"externalCustomerId"`
+		ConfigurationID    string         `json:"configurationId"`
+		CountryCode        string         `json:"countryCode"`
+		Language           string         `json:"language"`
+		RedirectionURL     string         `json:"redirectionUrl"`
+		ExternalCustomerID string         `json:"externalCustomerId"`
+		CustomFields       map[string]any `json:"customFields"`
 	}
 	if !decode(w, r, &in) {
 		return
 	}
-	if in.ConfigurationID == "" || in.CountryCode == "" {
-		apiErr(w, r, http.StatusBadRequest, "configurationId and countryCode are required")
+	// countryCode is optional: backend-nodejs sends only configurationId
+	// and language.
+	if in.ConfigurationID == "" {
+		apiErr(w, r, http.StatusBadRequest, "configurationId is required")
 		return
 	}
 	if in.ConfigurationID != e.FlowID {
@@ -302,7 +311,8 @@ func (e *Emulator) start(w http.ResponseWriter, r *http.Request, c creds) {
 		return
 	}
 	iv := &interview{ID: randHex(12), Code: randHex(16), FlowID: in.ConfigurationID, ClientID: e.ClientID,
-		ExternalID: in.ExternalCustomerID, RedirectURL: in.RedirectionURL, Status: "UNKNOWN"}
+		ExternalID: in.ExternalCustomerID, RedirectURL: in.RedirectionURL, Status: "UNKNOWN",
+		Language: in.Language, CustomFields: in.CustomFields}
 	e.st.mu.Lock()
 	e.st.interviews[iv.ID] = iv
 	e.st.codes[iv.Code] = iv.ID
@@ -353,12 +363,9 @@ func (e *Emulator) onboardingURL(w http.ResponseWriter, r *http.Request, c creds
 	if !e.requireToken(w, r, c, "session") {
 		return
 	}
-	cid := r.URL.Query().Get("clientId")
-	if cid == "" {
-		apiErr(w, r, http.StatusBadRequest, "clientId is required")
-		return
-	}
-	if cid != e.ClientID {
+	// clientId is optional: backend-nodejs sends none, python-samples
+	// sends it (with the API key too, which a /0/ call ignores).
+	if cid := r.URL.Query().Get("clientId"); cid != "" && cid != e.ClientID {
 		apiErr(w, r, http.StatusBadRequest, "unknown clientId")
 		return
 	}
@@ -401,16 +408,21 @@ func (e *Emulator) onboardingStatus(w http.ResponseWriter, r *http.Request, c cr
 }
 
 func (e *Emulator) score(w http.ResponseWriter, r *http.Request, c creds) {
+	// The real API accepts the key beside the token here: backend-nodejs
+	// /fetch-score sends key + session token to /omni/get/score, its
+	// /approve the executive token alone, python-samples key + either.
 	if strings.HasPrefix(r.URL.Path, "/0/") {
-		if c.keyGiven { // the 0 rule: a key on a /0/ call is a client bug
-			apiErr(w, r, http.StatusBadRequest, "x-api-key must not be sent to /0/ endpoints")
-			return
-		}
 		if !e.requireToken(w, r, c, "session") {
 			return
 		}
-	} else if !e.requireKey(w, r, c) || !e.requireToken(w, r, c, "executive") {
-		return
+	} else {
+		if c.keyGiven && !c.keyOK {
+			apiErr(w, r, http.StatusForbidden, "missing or invalid x-api-key")
+			return
+		}
+		if !e.requireToken(w, r, c, "executive", "session") {
+			return
+		}
 	}
 	iv := e.interviewFor(w, r, c, "id")
 	if iv == nil {
@@ -437,13 +449,35 @@ func (e *Emulator) finish(iv *interview, scoreStatus string) {
 	if scoreStatus != "" || iv.ScoreStatus == "" {
 		iv.ScoreStatus = scoreStatus
 	}
-	payload := map[string]any{"interviewId": iv.ID, "onboardingStatus": Finished, "clientId": iv.ClientID, "flowId": iv.FlowID}
-	if iv.ExternalID != "" {
-		payload["externalId"] = iv.ExternalID
+	status := func(st string) map[string]any {
+		p := map[string]any{"interviewId": iv.ID, "onboardingStatus": st, "clientId": iv.ClientID, "flowId": iv.FlowID}
+		if iv.ExternalID != "" {
+			p["externalId"] = iv.ExternalID
+		}
+		return p
+	}
+	// The steps' webhooks come first, as Incode sends them: onboarding
+	// statuses, then a session webhook (its payload is not published: the
+	// shape here is an assumption, see docs/providers/incode.md).
+	outcome := "SESSION_SUCCEEDED"
+	if iv.ScoreStatus != "OK" {
+		outcome = "SESSION_FAILED"
+	}
+	payloads := []map[string]any{
+		status("ID_VALIDATION_FINISHED"),
+		status("FACE_VALIDATION_FINISHED"),
+		{"eventType": outcome, "interviewId": iv.ID, "clientId": iv.ClientID, "flowId": iv.FlowID},
+		status(Finished),
 	}
 	e.st.mu.Unlock()
 	if !already {
-		e.Webhooks.Send(e.host.Logger, payload, nil)
+		go func() {
+			for _, p := range payloads {
+				done := make(chan error, 1)
+				e.Webhooks.Send(e.host.Logger, p, done)
+				<-done // in order: each after the previous one's delivery
+			}
+		}()
 	}
 }
 
@@ -483,7 +517,13 @@ func (e *Emulator) approve(w http.ResponseWriter, r *http.Request, c creds) {
 }
 
 func (e *Emulator) verify(w http.ResponseWriter, r *http.Request, c creds) {
-	if !e.requireKey(w, r, c) || !e.requireToken(w, r, c, "executive") {
+	if !e.requireKey(w, r, c) {
+		return
+	}
+	// /omni/auth-attempt/verify takes the API key alone (backend-php), or
+	// with a session token (python-samples); the newer endpoint the
+	// executive token (backend-nodejs, backend-java).
+	if r.URL.Path == "/omni/authentication/verify" && !e.requireToken(w, r, c, "executive") {
 		return
 	}
 	var in struct {
@@ -523,18 +563,20 @@ func (e *Emulator) generic(w http.ResponseWriter, r *http.Request, c creds) {
 }
 
 var flowPage = template.Must(template.New("flow").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Incode sandbox: verification</title>
 <style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}
 fieldset{border:1px solid #ccc;border-radius:.5rem;padding:1rem}label{display:block;margin:.5rem 0}
 button{font-size:1rem;padding:.6rem 1.2rem;margin-top:1rem}</style></head>
 <body><h1>Incode sandbox</h1>
 <p>This page stands in for Incode's hosted onboarding. Interview <code>{{.ID}}</code>.</p>
+{{if .Custom}}<p>Custom fields: <code id="custom-fields">{{.Custom}}</code></p>{{end}}
 {{if .Done}}<p id="done">This onboarding is already finished (score {{.Score}}).</p>{{else}}
 <form method="post">
 <fieldset><legend>Outcome of this verification</legend>
 <label><input type="radio" name="outcome" value="pass" id="outcome-pass" checked> Pass (score OK)</label>
 <label><input type="radio" name="outcome" value="fail" id="outcome-fail"> Fail (score FAIL)</label>
+<label><input type="radio" name="outcome" value="warn" id="outcome-warn"> Warn (score WARN: needs a review)</label>
 </fieldset>
 <button type="submit" id="submit">Finish verification</button>
 </form>{{end}}
@@ -556,14 +598,23 @@ func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
 		e.st.mu.Lock()
-		data := map[string]any{"ID": iv.ID, "Done": iv.Status == Finished, "Score": iv.ScoreStatus}
+		lang := iv.Language
+		if lang == "" {
+			lang = "en"
+		}
+		custom := ""
+		if len(iv.CustomFields) > 0 {
+			b, _ := json.Marshal(iv.CustomFields)
+			custom = string(b)
+		}
+		data := map[string]any{"ID": iv.ID, "Done": iv.Status == Finished, "Score": iv.ScoreStatus, "Lang": lang, "Custom": custom}
 		e.st.mu.Unlock()
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_ = flowPage.Execute(w, data)
 	case http.MethodPost:
-		score := "FAIL"
-		if r.PostFormValue("outcome") == "pass" {
-			score = "OK"
+		score := map[string]string{"pass": "OK", "warn": "WARN"}[r.PostFormValue("outcome")]
+		if score == "" {
+			score = "FAIL"
 		}
 		e.finish(iv, score)
 		target := iv.RedirectURL

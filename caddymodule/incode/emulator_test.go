@@ -65,8 +65,30 @@ http://127.0.0.1:@@sandbox@@ {
 	if status != 200 || tok == "" {
 		t.Fatalf("start: %d %v", status, m)
 	}
-	if status, m := call("GET", "/0/omni/onboarding-url", "", "X-Incode-Hardware-Id", tok); status != 400 {
-		t.Fatalf("onboarding-url without clientId: %d %v", status, m)
+	// backend-nodejs (index.js, /onboarding-url) sends no clientId, and
+	// python-samples (sample-server/Session.py) sends the API key with the
+	// session token on this /0/ call: the real API accepts both.
+	if status, m := call("GET", "/0/omni/onboarding-url", "", "X-Incode-Hardware-Id", tok, "X-Api-Key", "k"); status != 200 {
+		t.Fatalf("onboarding-url without clientId, with the key: %d %v", status, m)
+	}
+	if status, m := call("GET", "/0/omni/onboarding-url?clientId=other", "", "X-Incode-Hardware-Id", tok); status != 400 {
+		t.Fatalf("onboarding-url with a foreign clientId: %d %v", status, m)
+	}
+	// backend-nodejs /fetch-score: x-api-key + session token on
+	// /omni/get/score (not /0/), and /finish the same on /omni/finish-status.
+	if status, m := call("GET", "/omni/get/score?id=ignored", "", "X-Incode-Hardware-Id", tok, "X-Api-Key", "k", "api-version", "1.0", "Content-Type", "application/json"); status != 200 || m["overall"] == nil {
+		t.Fatalf("score with key + session token: %d %v", status, m)
+	}
+	if status, m := call("GET", "/0/omni/get/score", "", "X-Incode-Hardware-Id", tok, "X-Api-Key", "k"); status != 200 {
+		t.Fatalf("/0/ score with the key too: %d %v", status, m)
+	}
+	// backend-php (sample-server/index.php, auth()): the API key alone.
+	if status, m := call("POST", "/omni/auth-attempt/verify", `{"transactionId":"t","token":"f","interviewToken":"`+tok+`"}`,
+		"Accept", "application/json", "Content-Type", "application/json", "api-version", "1.0", "x-api-key", "k"); status != 200 || m["verified"] != true {
+		t.Fatalf("auth-attempt/verify with the key: %d %v", status, m)
+	}
+	if status, m := call("POST", "/omni/auth-attempt/verify", `{"transactionId":"t","token":"f","interviewToken":"x"}`); status != 403 || m["status"] != float64(403) {
+		t.Fatalf("auth-attempt/verify without the key: %d %v", status, m)
 	}
 	if status, _ := call("GET", "/0/omni/onboarding-url?clientId=c", "", "X-Incode-Hardware-Id", tok); status != 200 {
 		t.Fatalf("onboarding-url with a live token: %d", status)

@@ -77,7 +77,7 @@ func (p *Incode) login(ctx context.Context) (string, time.Time, error) {
 		p.host.Redact(out.Token)
 	}
 	p.relogin.Lock()
-	p.relogin.last, p.relogin.token = time.Now(), out.Token
+	p.relogin.token = out.Token
 	p.relogin.Unlock()
 	return out.Token, exp, nil
 }
@@ -90,7 +90,7 @@ var ReloginEvery = 5 * time.Second
 // mayRelogin reports whether the executive token tok, refused with a 401,
 // should be dropped for a fresh login: only the current token (one login
 // per token generation; concurrent refusals of it share one) and only when
-// the last login is older than ReloginEvery.
+// the last login a 401 caused is older than ReloginEvery.
 func (p *Incode) mayRelogin(tok string) bool {
 	p.relogin.Lock()
 	defer p.relogin.Unlock()
@@ -100,7 +100,7 @@ func (p *Incode) mayRelogin(tok string) bool {
 	if !p.relogin.last.IsZero() && time.Since(p.relogin.last) < ReloginEvery {
 		return false
 	}
-	p.relogin.last = time.Now() // held until the login below replaces it
+	p.relogin.last = time.Now()
 	p.host.Tokens.Drop(execKey, tok)
 	return true
 }

@@ -327,8 +327,24 @@ func TestWebhookRecordsOnceAndReadsScore(t *testing.T) {
 	if s["score"] != "UNKNOWN" || s["result"] != "pending" {
 		t.Fatalf("score not recorded as read: %v", s)
 	}
-	if n := e.calls("omni/get/score", "api_key+executive_token"); n != 1 {
-		t.Fatalf("score reads with the executive token = %d, want 1 (duplicates must not re-read)", n)
+	// While the score is UNKNOWN, each delivery reads it again (issue 9
+	// point 3: a delivery seen before the score is final must not block a
+	// later one), but records nothing new.
+	if n := e.calls("omni/get/score", "api_key+executive_token"); n != 3 {
+		t.Fatalf("score reads with the executive token = %d, want 3", n)
+	}
+	// The interview finishes for real: the final score is recorded, and a
+	// redelivery after that is deduplicated without reading the score.
+	finishHosted(t, m2s(ob, "url"), "pass")
+	s = e.waitSession(c, func(m map[string]any) bool { return m["result"] == "verified" })
+	if s["score"] != "OK" {
+		t.Fatalf("final score: %v", s)
+	}
+	reads := e.calls("omni/get/score", "api_key+executive_token")
+	status, m = e.post(testcaddy.Client(), "/webhook", payload, "X-Webhook-Secret", "hook-secret")
+	wantStatus(t, status, m, 200)
+	if n := e.calls("omni/get/score", "api_key+executive_token"); n != reads {
+		t.Fatalf("a redelivery after the final score read it again: %d reads, was %d", n, reads)
 	}
 }
 

@@ -286,6 +286,14 @@ func (p *Incode) serveApprove(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	sc, err := p.executiveScore(ctx, n.InterviewID)
+	if upstream.Status(err) == http.StatusNotFound {
+		release()
+		p.host.Logger.Warn("incode approve webhook for an interview Incode does not know acknowledged",
+			zap.String("interviewId", n.InterviewID))
+		provider.WriteJSON(w, http.StatusOK, map[string]any{"timestamp": timestamp(), "success": false,
+			"error": "interview not found: identity not approved"})
+		return nil
+	}
 	if err != nil {
 		release()
 		return upstream.ClientError(err)

@@ -95,6 +95,9 @@ func CheckJSONText(b []byte) error {
 			if !utf8.Valid(b) { // malformed and invalid: say the latter
 				return Errorf(http.StatusBadRequest, "the body is not valid UTF-8")
 			}
+			if bytes.IndexByte(b, 0) >= 0 { // a raw NUL ends the decoder's reading
+				return Errorf(http.StatusBadRequest, "the body contains a NUL character")
+			}
 			return nil // io.EOF, or malformed JSON the decoder reports
 		}
 		end := dec.InputOffset()
