@@ -319,7 +319,7 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"incode {\n flow_id f\n client_id c\n }", "incode: api_key is required"},
 		{"incode {\n api_key {env.IDV_TEST_UNSET}\n flow_id f\n client_id c\n }", "incode: api_key is required"},
 		{"incode {\n api_key k\n client_id c\n }", "incode: flow_id is required"},
-		{"incode {\n api_key k\n flow_id f\n }", "incode: client_id is required"},
+		{"incode {\n api_key k\n flow_id f\n warn_result maybe\n }", "incode: warn_result must be verified, failed or review"}, // client_id is optional (issue 9 point 4)
 		{"incode {\n api_key k\n flow_id f\n client_id c\n api_url ftp://x\n }", "api_url must be an http or https URL"},
 		{"incode {\n api_key k\n flow_id f\n client_id c\n expose_executive_token\n }", "expose_executive_token needs"},
 	} {

@@ -212,7 +212,10 @@ func (h *Handler) record(ctx context.Context, ev provider.Event) (*session.Sessi
 		}
 		isNew = true
 		s.Events = append(s.Events, session.Event{Key: ev.Key, Status: ev.Status, ReceivedAt: time.Now().UTC()})
-		if ev.Status != "" {
+		// Once a session has a result, only an event carrying one changes
+		// its status: a step's webhook retried late (or overtaken by the
+		// refresher) goes into the history without rewinding it.
+		if ev.Status != "" && (s.Result == "" || ev.Result != "") {
 			s.Status = ev.Status
 		}
 		if ev.Score != "" {
