@@ -459,16 +459,11 @@ func (e *Emulator) finish(iv *interview, scoreStatus string) {
 	// The steps' webhooks come first, as Incode sends them: onboarding
 	// statuses, then a session webhook (its payload is not published: the
 	// shape here is an assumption, see docs/providers/incode.md).
-	outcome := "SESSION_SUCCEEDED"
-	if iv.ScoreStatus != "OK" {
-		outcome = "SESSION_FAILED"
+	payloads := []map[string]any{status("ID_VALIDATION_FINISHED"), status("FACE_VALIDATION_FINISHED")}
+	if outcome := map[string]string{"OK": "SESSION_SUCCEEDED", "FAIL": "SESSION_FAILED", "WARN": "SESSION_PENDING_REVIEW"}[iv.ScoreStatus]; outcome != "" {
+		payloads = append(payloads, map[string]any{"eventType": outcome, "interviewId": iv.ID, "clientId": iv.ClientID, "flowId": iv.FlowID})
 	}
-	payloads := []map[string]any{
-		status("ID_VALIDATION_FINISHED"),
-		status("FACE_VALIDATION_FINISHED"),
-		{"eventType": outcome, "interviewId": iv.ID, "clientId": iv.ClientID, "flowId": iv.FlowID},
-		status(Finished),
-	}
+	payloads = append(payloads, status(Finished))
 	e.st.mu.Unlock()
 	if !already {
 		go func() {

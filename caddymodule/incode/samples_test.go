@@ -256,3 +256,24 @@ func TestNoLoginAmplification(t *testing.T) {
 		t.Fatalf("30 refused calls caused %d executive logins, want 2 (the first and one fresh one)", n)
 	}
 }
+
+// TestExposeExecutiveTokenWarns: the option that hands out an
+// account-wide token is announced at WARN when the handler starts, and
+// webhooks for unknown interviews or of unknown shapes at WARN with their
+// type (issue 10 point 12, issue 9 point 2).
+func TestExposeExecutiveTokenWarns(t *testing.T) {
+	in := testcaddy.Start(t, site("", admin+"\nexpose_executive_token"), testcaddy.Options{LogFile: true})
+	e := &env{t: t, in: in}
+	e.post(testcaddy.Client(), "/webhook", `{"eventType":"FACE_AUTHENTICATION_SUCCEEDED"}`, "X-Webhook-Secret", "hook-secret")
+	e.post(testcaddy.Client(), "/webhook", `{"interviewId":"elsewhere","onboardingStatus":"ID_VALIDATION_FINISHED"}`, "X-Webhook-Secret", "hook-secret")
+	var sawExpose, sawShape, sawUnknown bool
+	for _, line := range strings.Split(in.Logs(), "\n") {
+		warn := strings.Contains(line, `"level":"warn"`)
+		sawExpose = sawExpose || warn && strings.Contains(line, "expose_executive_token is on")
+		sawShape = sawShape || warn && strings.Contains(line, "unknown shape") && strings.Contains(line, `"type":"FACE_AUTHENTICATION_SUCCEEDED"`)
+		sawUnknown = sawUnknown || warn && strings.Contains(line, "no stored session") && strings.Contains(line, `"type":"ID_VALIDATION_FINISHED"`)
+	}
+	if !sawExpose || !sawShape || !sawUnknown {
+		t.Fatalf("WARN lines: expose %v, unknown shape %v, unknown interview %v\n%s", sawExpose, sawShape, sawUnknown, in.Logs())
+	}
+}
