@@ -40,8 +40,8 @@ func TestConfigErrors(t *testing.T) {
 		{"client_secret from an unset variable", map[string]string{"client_secret": "{env.FOCALX_TEST_UNSET}"}, "focalx: client_secret is required"},
 		{"no encryption_key", map[string]string{"encryption_key": ""}, "focalx: encryption_key is required"},
 		{"no pub_key", map[string]string{"pub_key": ""}, "focalx: pub_key is required"},
-		{"16-byte key", map[string]string{"encryption_key": strings.Repeat("ab", 16)}, "encryption_key must decode to 32 bytes"},
-		{"text key", map[string]string{"encryption_key": "a-32-character-text-key-is-bad!!"}, "encryption_key must be 32 bytes"},
+		{"16-byte key", map[string]string{"encryption_key": "q83vASNFZ4mrze8BI0VniQ=="}, "encryption_key must decode to 32 bytes"},
+		{"text key", map[string]string{"encryption_key": "a-31-character-text-key-is-bad!"}, "encryption_key must be 32 bytes"},
 		{"unknown cipher", map[string]string{"cipher": "ctr"}, "cipher must be cbc or gcm"},
 		{"unknown option", map[string]string{"secret": "x"}, `unknown option "secret"`},
 	} {

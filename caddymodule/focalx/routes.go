@@ -29,6 +29,9 @@ func (p *Focalx) Routes() []provider.Route {
 		// CreatesSession: each token is issued (and possibly billed) by
 		// Focalx, so the core refuses cross-site browser requests.
 		{Path: "/token", Methods: []string{http.MethodGet}, Kind: provider.TokenServer, CreatesSession: true, Handle: p.serveToken},
+		// Called by Focalx's servers, authenticated by its own key (in the
+		// query, so not by webhook_auth): see serveDamageReport.
+		{Path: "/damage-report", Methods: []string{http.MethodPost}, Kind: provider.TokenServer, Handle: p.serveDamageReport},
 	}
 }
 
