@@ -65,8 +65,8 @@ type Emulator struct {
 	reports sandbox.Webhooks
 	st      *inspections
 	key     []byte
-	mode Mode
-	host *sandbox.Host
+	mode    Mode
+	host    *sandbox.Host
 }
 
 // CaddyModule returns the Caddy module information.

@@ -86,6 +86,10 @@ func (p *Focalx) serveDamageReport(w http.ResponseWriter, r *http.Request) (err 
 			zap.Int("status", status), zap.String("remote_ip", ip), zap.String("inspectionId", inspection),
 			zap.Duration("duration", time.Since(start)))
 	}()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return provider.Errorf(http.StatusMethodNotAllowed, "method %s is not allowed on %s/damage-report", r.Method, p.host.Prefix)
+	}
 	if p.reportKey == "" {
 		p.host.Count(provider.CountWebhooks, "rejected")
 		return provider.Errorf(http.StatusForbidden, "damage reports are disabled: no report_key is configured")

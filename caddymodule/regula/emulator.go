@@ -76,7 +76,7 @@ type Emulator struct {
 	resultsScheme string
 	perms         map[string]bool
 	host          *sandbox.Host
-	st        *emuState
+	st            *emuState
 }
 
 type emuSession struct {
