@@ -49,6 +49,22 @@ type DamageReport struct {
 // becomes a session reference and a log field.
 var inspectionIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
+// ParseDamageReport reads a damage-report body (untrusted: it comes from
+// the network with a key). Errors are 400 *provider.Error naming the field.
+func ParseDamageReport(raw []byte) (DamageReport, error) {
+	var rep DamageReport
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return rep, provider.Errorf(http.StatusBadRequest, "the damage report must be a JSON object whose fields are strings (InspectionId, RegistrationNumber, ...) and OrientationResults a list")
+	}
+	if err := provider.RequireString("InspectionId", rep.InspectionID); err != nil {
+		return rep, err
+	}
+	if !inspectionIDRe.MatchString(rep.InspectionID) {
+		return rep, provider.Errorf(http.StatusBadRequest, "malformed InspectionId")
+	}
+	return rep, nil
+}
+
 // sameKey compares keys in constant time whatever their lengths (digests
 // of equal length are compared).
 func sameKey(got, want string) bool {
@@ -104,15 +120,9 @@ func (p *Focalx) serveDamageReport(w http.ResponseWriter, r *http.Request) (err 
 	if err := provider.DecodeJSON(r, &raw, true); err != nil {
 		return err
 	}
-	var rep DamageReport
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		return provider.Errorf(http.StatusBadRequest, "the damage report's fields must be strings (InspectionId, RegistrationNumber, ...) and OrientationResults a list")
-	}
-	if err := provider.RequireString("InspectionId", rep.InspectionID); err != nil {
+	rep, err := ParseDamageReport(raw)
+	if err != nil {
 		return err
-	}
-	if !inspectionIDRe.MatchString(rep.InspectionID) {
-		return provider.Errorf(http.StatusBadRequest, "malformed InspectionId")
 	}
 	inspection = rep.InspectionID
 	ctx := context.WithoutCancel(r.Context())

@@ -190,13 +190,8 @@ func (p *Regula) deeplink(ctx context.Context, externalUserID string) (tok, id, 
 		Body: map[string]any{"metadata": meta, "locale": nil, "ttl": int64(p.ttl / time.Second)}}, &out); err != nil {
 		return "", "", "", time.Time{}, err
 	}
-	u, perr := url.Parse(out.URL)
-	if perr != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
-		return "", "", "", time.Time{}, upstream.ErrMalformed
-	}
-	q := u.Query()
-	tok, id = q.Get("authorization"), q.Get("sessionId")
-	if strings.TrimSpace(tok) == "" || !sessionIDRe.MatchString(id) {
+	tok, id, ok := parseDeeplink(out.URL)
+	if !ok {
 		return "", "", "", time.Time{}, upstream.ErrMalformed
 	}
 	if out.ExpiresAt != "" {
@@ -207,6 +202,21 @@ func (p *Regula) deeplink(ctx context.Context, externalUserID string) (tok, id, 
 		}
 	}
 	return tok, id, out.URL, expires, nil
+}
+
+// parseDeeplink reads the token and session id of a deeplink answer's url,
+// an absolute http(s) /mobile link: ?authorization=<token>&sessionId=<id>.
+func parseDeeplink(link string) (tok, id string, ok bool) {
+	u, err := url.Parse(link)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return "", "", false
+	}
+	q := u.Query()
+	tok, id = q.Get("authorization"), q.Get("sessionId")
+	if strings.TrimSpace(tok) == "" || strings.ContainsAny(tok, "\r\n") || !sessionIDRe.MatchString(id) {
+		return "", "", false
+	}
+	return tok, id, true
 }
 
 // sessionIDRe bounds what Regula's session id may be: it goes into URLs and
