@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -28,6 +29,9 @@ func init() {
 	caddy.RegisterModule(Focalx{})
 	caddy.RegisterModule(Emulator{})
 }
+
+// MinReportKey is the shortest report_key accepted.
+const MinReportKey = 16
 
 // DefaultUserEmail is where the user's e-mail is read from by default.
 const DefaultUserEmail = "{http.request.header.X-User-Email}"
@@ -186,6 +190,10 @@ func (p *Focalx) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 			zap.String("user_email", p.userEmail), zap.String("source", src))
 	}
 	p.reportKey = r(p.ReportKey)
+	if p.reportKey != "" && len(p.reportKey) < MinReportKey {
+		// Shorter strings are neither guess-proof nor redacted from logs.
+		return fmt.Errorf("report_key must be at least %d characters", MinReportKey)
+	}
 	// Tokens belong to an account and a user. The cache is shared by
 	// handlers with the same prefix and survives reloads, so its keys name
 	// the account and its credentials too: another account never gets this

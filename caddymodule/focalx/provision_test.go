@@ -46,6 +46,7 @@ func TestConfigErrors(t *testing.T) {
 		{"raw 32-character key", map[string]string{"encryption_key": "a-32-character-text-key-is-fine!"}, ""},
 		{"user_email_trusted with a value", map[string]string{"user_email_trusted": "yes"}, "user_email_trusted takes no value"},
 		{"report_key", map[string]string{"report_key": "{env.FOCALX_TEST_SECRET}"}, ""},
+		{"short report_key", map[string]string{"report_key": "short-key"}, "report_key must be at least 16 characters"},
 		{"unknown option", map[string]string{"secret": "x"}, `unknown option "secret"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

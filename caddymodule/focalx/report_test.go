@@ -127,6 +127,11 @@ func TestDamageReportJourney(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The sandbox logged its deliveries, without the key in their URL.
+	logs := in.Logs()
+	if !strings.Contains(logs, "sandbox webhook delivered") || strings.Contains(logs, reportKey) {
+		t.Fatalf("delivery logs missing, or carrying the key:\n%s", logs)
+	}
 }
 
 // TestDamageReportAuth: the push is authenticated by its x-api-key query

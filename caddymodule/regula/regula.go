@@ -5,8 +5,9 @@
 // describes: the API key buys a short-lived ephemeral token
 // (POST /api/device/ephemeral), the ephemeral token starts a session for a
 // workflow (POST /api/sessions), and the browser gets a handoff URL that
-// carries that token. The API key never leaves the server; each session has
-// its own ephemeral token, kept in the session record only.
+// carries that token; or, with flow deeplink, one POST /api/v1/deeplink
+// does both and answers the link. The API key never leaves the server; each
+// session has its own token, kept in the session record only.
 package regula
 
 import (
