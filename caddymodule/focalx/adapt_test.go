@@ -12,5 +12,5 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // TestAdapt: testdata/*.caddyfile adapt to the JSON beside them, and the
 // secrets stay placeholders (go test ./caddymodule/focalx/ -run TestAdapt -update).
 func TestAdapt(t *testing.T) {
-	testcaddy.AdaptGolden(t, *update, "{env.FOCALX_CLIENT_SECRET}", "{env.FOCALX_ENCRYPTION_KEY}")
+	testcaddy.AdaptGolden(t, *update, "{env.FOCALX_CLIENT_SECRET}", "{env.FOCALX_ENCRYPTION_KEY}", "{env.FOCALX_REPORT_KEY}")
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -32,7 +33,15 @@ const (
 // query or in the header) or a header it cannot decrypt, 402 for a wrong
 // client secret, 403 for a wrong or missing pubKey, 400 for a user_hash that
 // is not an MD5 hex digest. Its tokens are JWTs with a real exp and the
-// user's hash, which GET /__focalx/whoami reads back.
+// user's hash, which GET /__focalx/whoami reads back. Errors have the body
+// Focalx documents for its APIs, {"error": "<text>"} (ErrorBody).
+//
+// It also creates inspections (POST /Create-Inspection, and the
+// /createinspection/ of the documentation's curl example, with a token as
+// Bearer) and, when one is finished (POST /__focalx/finish?inspectionId=,
+// the sandbox's stand-in for the user completing it in the plugin), pushes
+// its DamageReport as Focalx does: POST <report_url>?x-api-key=<report_key>,
+// retried until a 2xx.
 type Emulator struct {
 	// ClientKey, ClientSecret, EncryptionKey, PubKey and Cipher are what
 	// the emulated account accepts, as in the provider's configuration.
@@ -47,10 +56,17 @@ type Emulator struct {
 	// e.g. "2:00:00" or "5 days, 0:00:00") or "invalid", a string no
 	// parser understands, to exercise the provider's fallback.
 	ExpiryFormat string `json:"expiry_format,omitempty"`
+	// ReportURL receives the damage reports (the sidecar's
+	// <prefix>/damage-report); empty: none are sent. ReportKey is sent in
+	// its x-api-key query parameter.
+	ReportURL string `json:"report_url,omitempty"`
+	ReportKey string `json:"report_key,omitempty"`
 
-	key  []byte
-	mode Mode
-	host *sandbox.Host
+	reports sandbox.Webhooks
+	st      *inspections
+	key     []byte
+	mode    Mode
+	host    *sandbox.Host
 }
 
 // CaddyModule returns the Caddy module information.
@@ -68,6 +84,8 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		cipher         cbc|gcm          # default cbc
 //		token_ttl      <duration>       # default 2h
 //		expiry_format  timedelta|invalid   # default timedelta
+//		report_url     <url>            # where damage reports are pushed
+//		report_key     <key>            # their x-api-key
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
@@ -92,7 +110,8 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			continue
 		}
 		f, ok := map[string]*string{"client_key": &e.ClientKey, "client_secret": &e.ClientSecret,
-			"encryption_key": &e.EncryptionKey, "pub_key": &e.PubKey, "cipher": &e.Cipher, "expiry_format": &e.ExpiryFormat}[opt]
+			"encryption_key": &e.EncryptionKey, "pub_key": &e.PubKey, "cipher": &e.Cipher, "expiry_format": &e.ExpiryFormat,
+			"report_url": &e.ReportURL, "report_key": &e.ReportKey}[opt]
 		if !ok {
 			return d.Errf("idv_sandbox focalx: unknown option %q", opt)
 		}
@@ -104,7 +123,7 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // ProvisionSandbox implements sandbox.Emulator.
 func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
 	repl := caddy.NewReplacer()
-	for _, f := range []*string{&e.ClientKey, &e.ClientSecret, &e.EncryptionKey, &e.PubKey, &e.Cipher, &e.ExpiryFormat} {
+	for _, f := range []*string{&e.ClientKey, &e.ClientSecret, &e.EncryptionKey, &e.PubKey, &e.Cipher, &e.ExpiryFormat, &e.ReportURL, &e.ReportKey} {
 		*f = strings.TrimSpace(repl.ReplaceAll(*f, ""))
 	}
 	if e.ClientKey == "" || e.ClientSecret == "" || e.EncryptionKey == "" || e.PubKey == "" {
@@ -130,7 +149,18 @@ func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
 	if e.TokenTTL == 0 {
 		e.TokenTTL = caddy.Duration(DefaultLifetime)
 	}
+	if e.ReportURL != "" {
+		u, err := url.Parse(e.ReportURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("report_url must be an http or https URL")
+		}
+		q := u.Query()
+		q.Set("x-api-key", e.ReportKey)
+		u.RawQuery = q.Encode()
+		e.reports = sandbox.Webhooks{URL: u.String()}
+	}
 	e.host = h
+	e.st = h.Shared("focalx-inspections", func() any { return &inspections{m: map[string]*inspection{}} }).(*inspections)
 	return nil
 }
 
@@ -141,6 +171,10 @@ func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case r.URL.Path == "/__focalx/whoami":
 		e.whoami(w, r)
+	case r.URL.Path == "/Create-Inspection" || r.URL.Path == "/createinspection/" || r.URL.Path == "/createinspection":
+		e.createInspection(w, r)
+	case r.URL.Path == "/__focalx/finish":
+		e.finish(w, r)
 	case r.URL.Path == "/GetToken",
 		r.URL.Path == "/" && (r.URL.Query().Has("clientKey") || r.Header.Get("auth") != ""):
 		e.getToken(w, r)
@@ -150,8 +184,14 @@ func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// ErrorBody is Focalx's error shape: the 400 answers of its documented
+// APIs are {"error": "<text>"} (create_inspection.rst,
+// submit_damage_report.rst); GetToken's error bodies are not published and
+// are assumed to be the same.
+func ErrorBody(_ int, msg, _ string) any { return map[string]string{"error": msg} }
+
 func apiErr(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	sandbox.WriteJSON(w, status, sandbox.APIError(status, msg, r.URL.Path))
+	sandbox.WriteJSON(w, status, ErrorBody(status, msg, r.URL.Path))
 }
 
 func same(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
@@ -185,7 +225,7 @@ func (e *Emulator) getToken(w http.ResponseWriter, r *http.Request) {
 	hash, cred, status, msg := e.check(r)
 	e.host.Calls.Record("focalx", "GetToken", cred)
 	e.host.Requests.Record("focalx", r, r.Header.Get("auth") != "", false)
-	if e.host.Faults.Apply(w, r, "focalx", "GetToken") {
+	if e.host.Faults.ApplyWith(w, r, "focalx", "GetToken", ErrorBody) {
 		return
 	}
 	// GET as documented; POST too, which is what the documentation's curl

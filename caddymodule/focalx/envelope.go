@@ -47,26 +47,32 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("cipher must be cbc or gcm, got %q", s)
 }
 
-// ParseKey decodes the encryption_key option: 64 hex characters, or base64
-// (standard or URL alphabet, padded or not), either way exactly 32 bytes.
-// Hex is tried first because 64 hex characters are also valid base64 (of
-// 48 bytes). The error never quotes the key.
+// ParseKey decodes the encryption_key option into the 32-byte AES-256 key.
+// The three accepted forms have different lengths, so a key is never read
+// two ways: 64 characters are hex, 32 characters are the key's own bytes
+// (raw, as Focalx hands keys out: "0123...", a UUID without dashes, any
+// text), and anything else is base64 (standard or URL alphabet, padded or
+// not, 43 or 44 characters) of exactly 32 bytes. Spaces at either end are
+// trimmed first. The error never quotes the key.
 func ParseKey(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
-	if len(s) == 2*KeySize {
+	switch len(s) {
+	case 2 * KeySize:
 		if b, err := hex.DecodeString(s); err == nil {
 			return b, nil
 		}
+	case KeySize:
+		return []byte(s), nil
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(s); err == nil {
 			if len(b) == KeySize {
 				return b, nil
 			}
-			return nil, fmt.Errorf("encryption_key must decode to %d bytes (AES-256), got %d: give 64 hex characters or base64 of 32 bytes", KeySize, len(b))
+			return nil, fmt.Errorf("encryption_key must decode to %d bytes (AES-256), got %d: give 64 hex characters, base64 of 32 bytes, or the 32-character key itself", KeySize, len(b))
 		}
 	}
-	return nil, fmt.Errorf("encryption_key must be %d bytes written as 64 hex characters or as base64 (%d characters of text are not accepted as a key)", KeySize, len(s))
+	return nil, fmt.Errorf("encryption_key must be %d bytes written as 64 hex characters, as base64, or as the 32 characters themselves (got %d characters)", KeySize, len(s))
 }
 
 func newBlock(key []byte) (cipher.Block, error) {

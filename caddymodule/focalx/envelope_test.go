@@ -141,8 +141,15 @@ func TestKeyAndMode(t *testing.T) {
 	if k, _ := ParseKey(hexKey); k[0] != 0x0f {
 		t.Errorf("64 hex characters must be read as hex, got %x", k)
 	}
-	for _, s := range []string{"", "short", strings.Repeat("0f", 16), strings.Repeat("0f", 33),
-		base64.StdEncoding.EncodeToString(make([]byte, 16)), "0123456789abcdef0123456789abcdeg", strings.Repeat("z", 32)} {
+	// Raw keys: 32 characters are the key's bytes, whatever they look like
+	// (hex-looking or not); never decoded (issue 9, point 6).
+	for _, s := range []string{strings.Repeat("0f", 16), "0123456789abcdef0123456789abcdeg", strings.Repeat("z", 32), " " + strings.Repeat("z", 32)} {
+		if k, err := ParseKey(s); err != nil || string(k) != strings.TrimSpace(s) {
+			t.Errorf("ParseKey(%q) = %q, %v: want the 32 characters as the key", s, k, err)
+		}
+	}
+	for _, s := range []string{"", "short", strings.Repeat("0f", 33), strings.Repeat("z", 31), strings.Repeat("z", 33), strings.Repeat("g", 64),
+		base64.StdEncoding.EncodeToString(make([]byte, 16))} {
 		if _, err := ParseKey(s); err == nil {
 			t.Errorf("ParseKey(%q) accepted", s)
 		} else if s != "" && strings.Contains(err.Error(), s) {

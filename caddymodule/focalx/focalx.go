@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -28,6 +29,9 @@ func init() {
 	caddy.RegisterModule(Focalx{})
 	caddy.RegisterModule(Emulator{})
 }
+
+// MinReportKey is the shortest report_key accepted.
+const MinReportKey = 16
 
 // DefaultUserEmail is where the user's e-mail is read from by default.
 const DefaultUserEmail = "{http.request.header.X-User-Email}"
@@ -45,7 +49,8 @@ type Focalx struct {
 	// {env.FOCALX_CLIENT_SECRET}.
 	ClientSecret string `json:"client_secret,omitempty"`
 	// EncryptionKey is the AES-256 key of the auth header: 32 bytes written
-	// as 64 hex characters or as base64. Use {env.FOCALX_ENCRYPTION_KEY}.
+	// as 64 hex characters, as base64, or as the 32 characters themselves
+	// (see ParseKey). Use {env.FOCALX_ENCRYPTION_KEY}.
 	EncryptionKey string `json:"encryption_key,omitempty"`
 	// PubKey is sent as the pubKey header. Use {env.FOCALX_PUB_KEY}.
 	PubKey string `json:"pub_key,omitempty"`
@@ -61,9 +66,21 @@ type Focalx struct {
 	// MD5 into Focalx's user_hash; it is never logged.
 	// Default: {http.request.header.X-User-Email}.
 	UserEmail string `json:"user_email,omitempty"`
+	// UserEmailTrusted declares that user_email's source is set by
+	// something in front of idv that the client cannot forge (forward_auth
+	// with copy_headers, an authentication handler). Without it, a
+	// user_email read from the request (a header, cookie or query) logs a
+	// WARN at start: a handler cannot see the routes in front of it, so
+	// this is declared, not detected.
+	UserEmailTrusted bool `json:"user_email_trusted,omitempty"`
+	// ReportKey is the key Focalx sends in the x-api-key query parameter of
+	// its damage-report push (POST <prefix>/damage-report). Without it the
+	// route answers 403. Use {env.FOCALX_REPORT_KEY}.
+	ReportKey string `json:"report_key,omitempty"`
 
 	// resolved at provision
 	clientKey, clientSecret, pubKey, rawKey, userEmail string
+	reportKey                                          string
 	key                                                []byte
 	mode                                               Mode
 	account                                            string
@@ -83,10 +100,12 @@ func (Focalx) CaddyModule() caddy.ModuleInfo {
 //		api_url        <url>
 //		client_key     <key>
 //		client_secret  <secret>
-//		encryption_key <key>           # 32 bytes: 64 hex characters or base64
+//		encryption_key <key>           # 32 bytes: 64 hex characters, base64, or the 32 characters themselves
 //		pub_key        <key>
 //		cipher         cbc|gcm         # default cbc
 //		user_email     <placeholder>   # default {http.request.header.X-User-Email}
+//		user_email_trusted             # user_email's source is set in front of idv (no start-up WARN)
+//		report_key     <key>           # x-api-key of Focalx's damage-report push; none: the route answers 403
 //	}
 func (p *Focalx) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "focalx"
@@ -95,9 +114,17 @@ func (p *Focalx) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		opt := d.Val()
+		if opt == "user_email_trusted" {
+			if d.NextArg() {
+				return d.Errf("focalx: user_email_trusted takes no value")
+			}
+			p.UserEmailTrusted = true
+			continue
+		}
 		f, ok := map[string]*string{
 			"api_url": &p.APIURL, "client_key": &p.ClientKey, "client_secret": &p.ClientSecret,
 			"encryption_key": &p.EncryptionKey, "pub_key": &p.PubKey, "cipher": &p.Cipher, "user_email": &p.UserEmail,
+			"report_key": &p.ReportKey,
 		}[opt]
 		if !ok {
 			return d.Errf("focalx: unknown option %q", opt)
@@ -156,6 +183,17 @@ func (p *Focalx) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	if !strings.Contains(p.userEmail, "{") {
 		h.Logger.Warn("focalx user_email has no placeholder: every request gets the same user's token")
 	}
+	if src := clientSetSource(p.userEmail); src != "" && !p.UserEmailTrusted {
+		h.Logger.Warn("focalx user_email is read from the request, which the client sets: any client can ask for any user's token "+
+			"unless something in front of idv (forward_auth with copy_headers, an authentication handler) replaces it; "+
+			"once it does, declare user_email_trusted",
+			zap.String("user_email", p.userEmail), zap.String("source", src))
+	}
+	p.reportKey = r(p.ReportKey)
+	if p.reportKey != "" && len(p.reportKey) < MinReportKey {
+		// Shorter strings are neither guess-proof nor redacted from logs.
+		return fmt.Errorf("report_key must be at least %d characters", MinReportKey)
+	}
 	// Tokens belong to an account and a user. The cache is shared by
 	// handlers with the same prefix and survives reloads, so its keys name
 	// the account and its credentials too: another account never gets this
@@ -173,7 +211,24 @@ func (p *Focalx) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 // Secrets implements provider.Provider. The client key travels in a query
 // string by Focalx's design, but it is a credential all the same.
 func (p *Focalx) Secrets() []string {
-	return []string{p.clientSecret, p.rawKey, hex.EncodeToString(p.key), base64.StdEncoding.EncodeToString(p.key), p.clientKey, p.pubKey}
+	return []string{p.clientSecret, p.rawKey, hex.EncodeToString(p.key), base64.StdEncoding.EncodeToString(p.key), p.clientKey, p.pubKey, p.reportKey}
+}
+
+// clientSetSource names the part of the request a user_email placeholder
+// reads ("header", "cookie", "query", ...), or "" when it reads something
+// the client does not set directly ({http.auth.user.*}, {http.vars.*}, an
+// environment variable).
+func clientSetSource(v string) string {
+	for _, src := range []struct{ prefix, name string }{
+		{"{http.request.header.", "header"}, {"{http.request.cookie.", "cookie"},
+		{"{http.request.uri", "query or path"}, {"{http.request.body", "body"},
+		{"{http.request.host", "host"}, {"{http.request.orig_uri", "query or path"},
+	} {
+		if strings.Contains(v, src.prefix) {
+			return src.name
+		}
+	}
+	return ""
 }
 
 // Interface guards

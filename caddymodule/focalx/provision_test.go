@@ -40,9 +40,13 @@ func TestConfigErrors(t *testing.T) {
 		{"client_secret from an unset variable", map[string]string{"client_secret": "{env.FOCALX_TEST_UNSET}"}, "focalx: client_secret is required"},
 		{"no encryption_key", map[string]string{"encryption_key": ""}, "focalx: encryption_key is required"},
 		{"no pub_key", map[string]string{"pub_key": ""}, "focalx: pub_key is required"},
-		{"16-byte key", map[string]string{"encryption_key": strings.Repeat("ab", 16)}, "encryption_key must decode to 32 bytes"},
-		{"text key", map[string]string{"encryption_key": "a-32-character-text-key-is-bad!!"}, "encryption_key must be 32 bytes"},
+		{"16-byte key", map[string]string{"encryption_key": "q83vASNFZ4mrze8BI0VniQ=="}, "encryption_key must decode to 32 bytes"},
+		{"text key", map[string]string{"encryption_key": "a-31-character-text-key-is-bad!"}, "encryption_key must be 32 bytes"},
 		{"unknown cipher", map[string]string{"cipher": "ctr"}, "cipher must be cbc or gcm"},
+		{"raw 32-character key", map[string]string{"encryption_key": "a-32-character-text-key-is-fine!"}, ""},
+		{"user_email_trusted with a value", map[string]string{"user_email_trusted": "yes"}, "user_email_trusted takes no value"},
+		{"report_key", map[string]string{"report_key": "{env.FOCALX_TEST_SECRET}"}, ""},
+		{"short report_key", map[string]string{"report_key": "short-key"}, "report_key must be at least 16 characters"},
 		{"unknown option", map[string]string{"secret": "x"}, `unknown option "secret"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +76,7 @@ func TestConfigErrors(t *testing.T) {
 			"expiry_format iso":          "expiry_format must be timedelta or invalid",
 			"cipher ecb":                 "cipher must be cbc or gcm",
 			"encryption_key 0011":        "encryption_key must",
+			"report_url ftp://x":         "report_url must be an http or https URL",
 			"pub_key {env.FOCALX_UNSET}": "client_key, client_secret, encryption_key and pub_key are required",
 		} {
 			src := ":0 {\n\tidv_sandbox {\n\t\tfocalx {\n" + block("\t\t\t", nil) + "\t\t\t" + over + "\n\t\t}\n\t}\n}\n"

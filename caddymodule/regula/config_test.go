@@ -35,6 +35,9 @@ func TestProvisionErrors(t *testing.T) {
 		{"host with a path", func(p *regula.Regula) { p.Host = "https://idv.example.com/regula" }, "without a path"},
 		{"short ttl", func(p *regula.Regula) { p.TTL = caddy.Duration(500 * time.Millisecond) }, "ttl must be at least 1s"},
 		{"two-word scheme", func(p *regula.Regula) { p.APIKeyScheme = "Api Key" }, "api_key_scheme must be one word"},
+		{"two-word results scheme", func(p *regula.Regula) { p.ResultsKeyScheme = "Api Key" }, "results_key_scheme must be one word"},
+		{"deeplink flow", func(p *regula.Regula) { p.Flow = "deeplink" }, ""},
+		{"unknown flow", func(p *regula.Regula) { p.Flow = "magic" }, "flow must be ephemeral or deeplink"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := ok
@@ -70,6 +73,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"api_key a b", "regula: api_key takes one value"},
 		{"bogus x", `regula: unknown option "bogus"`},
 		{"ttl forever", "regula: ttl"},
+		{"flow magic", "regula: flow must be ephemeral or deeplink"},
 	} {
 		cfg, _, err := adapter.Adapt([]byte(strings.ReplaceAll(badSite, "%s", tc.block)), nil)
 		if err == nil {

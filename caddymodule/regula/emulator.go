@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
@@ -26,28 +28,42 @@ import (
 // Emulator emulates a Regula IDV platform (module ID idv.sandbox.regula).
 //
 // Regula publishes neither its error bodies nor its webhooks, so the
-// emulator picks: 401 for a missing, wrong, invalid or expired credential,
-// 403 for a valid credential that may not do the call (an API key starting
-// a session, a token reading another device's session), 400 for a missing
-// or wrong field, 404 for an unknown session, and the error body of every
-// emulator (sandbox.APIError). Ephemeral tokens are JWTs with a real exp,
-// returned as "Token <jwt>" to be used verbatim, as Regula's deep links
-// show them.
+// emulator picks: 401 for a missing, wrong, invalid or expired credential
+// (an API key in another scheme than the call's page shows included), 403
+// for a valid credential that may not do the call (an API key without the
+// call's permission or starting a session itself, a token reading another
+// device's session), 400 for a missing or wrong field, 404 for an unknown
+// session, with the body {"code": <status>, "message": <text>} (see
+// ErrorBody). Ephemeral tokens are JWTs with a real exp, returned as
+// "Token <jwt>" to be used verbatim, as Regula's deep links show them.
 //
 // Routes: POST /api/device/ephemeral, POST /api/sessions?workflowId=,
-// GET /api/sessions/<id>, any other /api/* (an echo for passthrough tests),
-// and the hosted pages GET|POST /capture?url= and /mobile?authorization=&sessionId=.
-// Calls are counted, and faults matched, under the ops
-// "api/device/ephemeral", "api/sessions", "api/sessions/{id}", "api/*",
-// "capture GET", "capture POST", "mobile GET" and "mobile POST", with the
-// credential api_key, ephemeral_token, expired_token, invalid or none.
+// POST /api/v1/deeplink?workflowId=, GET /api/sessions/<id>, any other
+// /api/* (an echo for passthrough tests), and the hosted pages GET|POST
+// /capture?url= and /mobile?authorization=&sessionId=. Calls are counted,
+// and faults matched, under the ops "api/device/ephemeral", "api/sessions",
+// "api/v1/deeplink", "api/sessions/{id}", "api/*", "capture GET",
+// "capture POST", "mobile GET" and "mobile POST", with the credential
+// api_key, ephemeral_token, expired_token, invalid or none.
 type Emulator struct {
 	// APIKey and WorkflowID are what the emulated account accepts.
 	APIKey     string `json:"api_key,omitempty"`
 	WorkflowID string `json:"workflow_id,omitempty"`
-	// APIKeyScheme is the scheme the API key must come with ("" for the key
-	// alone, "ApiKey" for "ApiKey <key>").
+	// APIKeyScheme is the scheme the API key must come with on
+	// /api/device/ephemeral ("" for the key alone, as the seed page shows;
+	// "ApiKey" for "ApiKey <key>").
 	APIKeyScheme string `json:"api_key_scheme,omitempty"`
+	// ResultsKeyScheme is the scheme the API key must come with on the
+	// results API: "ApiKey" (as Regula's results examples show) or "none"
+	// (the key alone). Default: either is accepted, since the pages
+	// disagree. The deeplink call takes "ApiKey <key>" only, as its page
+	// shows.
+	ResultsKeyScheme string `json:"results_key_scheme,omitempty"`
+	// Permissions are the API key's permissions, in Regula's scope:operation
+	// form: ephemeral_device:write (POST /api/device/ephemeral),
+	// deeplink:write (POST /api/v1/deeplink), session_all:read (the results
+	// API). Default: all three.
+	Permissions []string `json:"api_key_permissions,omitempty"`
 	// MaxTTL is the longest ephemeral token lifetime granted. Default: 24h.
 	MaxTTL caddy.Duration `json:"max_ttl,omitempty"`
 	// PublicURL is the platform's address as a browser reaches it: the
@@ -57,9 +73,10 @@ type Emulator struct {
 	// Webhooks delivers {"sessionId", "status"} when a session completes.
 	Webhooks sandbox.Webhooks `json:"webhooks,omitempty"`
 
-	keyHeader string
-	host      *sandbox.Host
-	st        *emuState
+	resultsScheme string
+	perms         map[string]bool
+	host          *sandbox.Host
+	st            *emuState
 }
 
 type emuSession struct {
@@ -85,7 +102,9 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //	regula {
 //		api_key        <key>
 //		workflow_id    <id>
-//		api_key_scheme <scheme>       # default "": the key alone
+//		api_key_scheme <scheme>       # /api/device/ephemeral; default "": the key alone
+//		results_key_scheme <scheme>   # results API: ApiKey or none (the key alone); default: either
+//		api_key_permissions <perm>... # default ephemeral_device:write deeplink:write session_all:read
 //		max_ttl        <duration>     # default 24h
 //		public_url     <url>          # default: from the request
 //		webhook_url    <url>
@@ -105,6 +124,13 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			continue
 		}
 		opt := d.Val()
+		if opt == "api_key_permissions" {
+			e.Permissions = d.RemainingArgs()
+			if len(e.Permissions) == 0 {
+				return d.Errf("idv_sandbox regula: api_key_permissions needs at least one permission")
+			}
+			continue
+		}
 		if !d.NextArg() {
 			return d.Errf("idv_sandbox regula: %s needs a value", opt)
 		}
@@ -119,6 +145,8 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			e.WorkflowID = val
 		case "api_key_scheme":
 			e.APIKeyScheme = val
+		case "results_key_scheme":
+			e.ResultsKeyScheme = val
 		case "public_url":
 			e.PublicURL = val
 		case "max_ttl":
@@ -137,7 +165,7 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 // ProvisionSandbox implements sandbox.Emulator.
 func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
 	repl := caddy.NewReplacer()
-	for _, f := range []*string{&e.APIKey, &e.WorkflowID, &e.APIKeyScheme, &e.PublicURL,
+	for _, f := range []*string{&e.APIKey, &e.WorkflowID, &e.APIKeyScheme, &e.ResultsKeyScheme, &e.PublicURL,
 		&e.Webhooks.URL, &e.Webhooks.A, &e.Webhooks.B, &e.Webhooks.TokenURL} {
 		*f = strings.TrimSpace(repl.ReplaceAll(*f, ""))
 	}
@@ -150,15 +178,48 @@ func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
 	if e.MaxTTL < caddy.Duration(time.Second) {
 		return errors.New("max_ttl must be at least 1s")
 	}
-	e.keyHeader = e.APIKey
-	if e.APIKeyScheme != "" {
-		e.keyHeader = e.APIKeyScheme + " " + e.APIKey
+	if strings.EqualFold(e.APIKeyScheme, "none") {
+		e.APIKeyScheme = ""
+	}
+	switch {
+	case e.ResultsKeyScheme == "":
+		e.resultsScheme = anyScheme
+	case strings.EqualFold(e.ResultsKeyScheme, "none"):
+		e.resultsScheme = ""
+	default:
+		e.resultsScheme = e.ResultsKeyScheme
+	}
+	perms := e.Permissions
+	if len(perms) == 0 {
+		perms = []string{PermEphemeral, PermDeeplink, PermResults}
+	}
+	e.perms = map[string]bool{}
+	for _, p := range perms {
+		p = strings.ToLower(strings.TrimSpace(p))
+		if p != PermEphemeral && p != PermDeeplink && p != PermResults {
+			return fmt.Errorf("api_key_permissions: unknown permission %q (known: %s, %s, %s)", p, PermEphemeral, PermDeeplink, PermResults)
+		}
+		e.perms[p] = true
 	}
 	e.host = h
 	e.st = h.Shared("regula", func() any {
 		return &emuState{sessions: map[string]*emuSession{}, byDevice: map[string][]string{}}
 	}).(*emuState)
 	return nil
+}
+
+// API key permissions the emulator knows, in Regula's scope:operation form.
+const (
+	PermEphemeral = "ephemeral_device:write"
+	PermDeeplink  = "deeplink:write"
+	PermResults   = "session_all:read"
+)
+
+// ErrorBody is the emulator's error shape. Regula publishes none for the IDV
+// platform: this is an assumption (a status code and a message), documented
+// as such in docs/providers/regula.md.
+func ErrorBody(status int, msg, _ string) any {
+	return map[string]any{"code": status, "message": msg}
 }
 
 // Credential kinds of a Regula call, as the sandbox counts them.
@@ -171,6 +232,9 @@ const (
 type creds struct {
 	kind   string // sandbox.CredNone, sandbox.CredAPIKey, credEphemeral, credExpired, sandbox.CredInvalid
 	device string // the ephemeral token's device
+	scheme string // the API key's scheme ("" for the key alone)
+	// wrongScheme: the API key came in another scheme than the call takes.
+	wrongScheme bool
 }
 
 // tokenCreds classifies an ephemeral token as given ("Token <jwt>").
@@ -193,12 +257,48 @@ func (e *Emulator) tokenCreds(v string) creds {
 	return creds{kind: credEphemeral, device: dev}
 }
 
-func (e *Emulator) creds(r *http.Request) creds {
+// creds classifies a call's Authorization header. The API key counts as
+// the API key only in the scheme the call takes (scheme, or anyScheme): in
+// another it is an invalid credential, as on a platform that parses the
+// scheme first.
+func (e *Emulator) creds(r *http.Request, scheme string) creds {
 	auth := r.Header.Get("Authorization")
-	if auth != "" && auth == e.keyHeader {
-		return creds{kind: sandbox.CredAPIKey}
+	got, found := "", false
+	if auth != "" && same(auth, e.APIKey) {
+		found = true
+	} else if sch, k, ok := strings.Cut(auth, " "); ok && sch != "Token" && same(k, e.APIKey) {
+		got, found = sch, true
+	}
+	if found {
+		if scheme == anyScheme || strings.EqualFold(got, scheme) {
+			return creds{kind: sandbox.CredAPIKey, scheme: got}
+		}
+		return creds{kind: sandbox.CredInvalid, scheme: got, wrongScheme: true}
 	}
 	return e.tokenCreds(auth)
+}
+
+func same(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// anyScheme accepts the API key in any scheme or alone.
+const anyScheme = "*"
+
+// apiKey answers 401 unless c is the API key (in the call's scheme), and
+// 403 unless the key holds perm.
+func (e *Emulator) apiKey(w http.ResponseWriter, r *http.Request, c creds, perm string) bool {
+	if c.kind != sandbox.CredAPIKey {
+		msg := "missing or invalid API key"
+		if c.wrongScheme {
+			msg = "invalid Authorization: the API key is not in the scheme this call takes"
+		}
+		apiErr(w, r, http.StatusUnauthorized, msg)
+		return false
+	}
+	if !e.perms[perm] {
+		apiErr(w, r, http.StatusForbidden, "the API key lacks the "+perm+" permission")
+		return false
+	}
+	return true
 }
 
 // keyLeaked reports whether the API key appears anywhere in the request's
@@ -208,7 +308,8 @@ func (e *Emulator) creds(r *http.Request) creds {
 func (e *Emulator) keyLeaked(r *http.Request) bool {
 	if len(e.APIKey) < 8 {
 		auth := r.Header.Get("Authorization")
-		return auth == e.APIKey || auth == e.keyHeader
+		_, key, _ := strings.Cut(auth, " ")
+		return auth == e.APIKey || key == e.APIKey
 	}
 	if strings.Contains(r.URL.RawQuery, e.APIKey) {
 		return true
@@ -224,7 +325,7 @@ func (e *Emulator) keyLeaked(r *http.Request) bool {
 }
 
 func apiErr(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	sandbox.WriteJSON(w, status, sandbox.APIError(status, msg, r.URL.Path))
+	sandbox.WriteJSON(w, status, ErrorBody(status, msg, r.URL.Path))
 }
 
 // ServeSandbox implements sandbox.Emulator.
@@ -232,6 +333,7 @@ func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
 	p := r.URL.Path
 	var op string
 	var serve func(http.ResponseWriter, *http.Request, creds)
+	scheme := e.APIKeyScheme // the scheme of the start call
 	switch {
 	case p == "/capture" || p == "/mobile":
 		e.hosted(w, r)
@@ -240,17 +342,19 @@ func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
 		op, serve = "api/device/ephemeral", e.ephemeral
 	case p == "/api/sessions":
 		op, serve = "api/sessions", e.createSession
+	case p == "/api/v1/deeplink":
+		op, serve, scheme = "api/v1/deeplink", e.deeplink, "ApiKey"
 	case strings.HasPrefix(p, "/api/sessions/") && !strings.Contains(strings.TrimPrefix(p, "/api/sessions/"), "/"):
-		op, serve = "api/sessions/{id}", e.getSession
+		op, serve, scheme = "api/sessions/{id}", e.getSession, e.resultsScheme
 	case strings.HasPrefix(p, "/api/"):
 		op, serve = "api/*", e.echo
 	default:
 		return false
 	}
-	c := e.creds(r)
+	c := e.creds(r, scheme)
 	e.host.Calls.Record(Name, op, c.kind)
 	e.host.Requests.Record(Name, r, e.keyLeaked(r), false)
-	if e.host.Faults.Apply(w, r, Name, op) {
+	if e.host.Faults.ApplyWith(w, r, Name, op, ErrorBody) {
 		return true
 	}
 	serve(w, r, c)
@@ -290,8 +394,7 @@ func (e *Emulator) ephemeral(w http.ResponseWriter, r *http.Request, c creds) {
 	if !method(w, r, http.MethodPost) {
 		return
 	}
-	if c.kind != sandbox.CredAPIKey {
-		apiErr(w, r, http.StatusUnauthorized, "missing or invalid API key")
+	if !e.apiKey(w, r, c, PermEphemeral) {
 		return
 	}
 	var in struct {
@@ -359,13 +462,91 @@ func (e *Emulator) createSession(w http.ResponseWriter, r *http.Request, c creds
 	if in.Metadata == nil {
 		in.Metadata = map[string]any{}
 	}
-	s := &emuSession{ID: randHex(12), WorkflowID: wf, Device: c.device, Metadata: in.Metadata, CreatedAt: time.Now().UTC()}
+	s := e.newSession(wf, c.device, in.Metadata)
 	e.st.mu.Lock()
-	e.st.sessions[s.ID] = s
-	e.st.byDevice[s.Device] = append(e.st.byDevice[s.Device], s.ID)
 	view := s.view()
 	e.st.mu.Unlock()
 	sandbox.WriteJSON(w, http.StatusOK, view)
+}
+
+// newSession stores a new session of a device.
+func (e *Emulator) newSession(wf, device string, meta map[string]any) *emuSession {
+	s := &emuSession{ID: randHex(12), WorkflowID: wf, Device: device, Metadata: meta, CreatedAt: time.Now().UTC()}
+	e.st.mu.Lock()
+	defer e.st.mu.Unlock()
+	e.st.sessions[s.ID] = s
+	e.st.byDevice[s.Device] = append(e.st.byDevice[s.Device], s.ID)
+	return s
+}
+
+// deeplink is the one-call flow of Regula's current Token URL page: the API
+// key (as "ApiKey <key>", with deeplink:write) creates an ephemeral device
+// and a session for the workflow, and gets the /mobile link carrying both.
+// Every body field is optional: metadata (an object, default {}), locale (a
+// string or null), ttl (seconds, default 3600). workflowId may be repeated
+// or comma-separated; every id must be known.
+func (e *Emulator) deeplink(w http.ResponseWriter, r *http.Request, c creds) {
+	if !method(w, r, http.MethodPost) {
+		return
+	}
+	if c.kind == credEphemeral {
+		apiErr(w, r, http.StatusForbidden, "an ephemeral token may not create deep links")
+		return
+	}
+	if !e.apiKey(w, r, c, PermDeeplink) {
+		return
+	}
+	var wfs []string
+	for _, v := range r.URL.Query()["workflowId"] {
+		for _, id := range strings.Split(v, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				wfs = append(wfs, id)
+			}
+		}
+	}
+	if len(wfs) == 0 {
+		apiErr(w, r, http.StatusBadRequest, "workflowId is required")
+		return
+	}
+	for _, wf := range wfs {
+		if wf != e.WorkflowID {
+			apiErr(w, r, http.StatusBadRequest, "unknown workflowId")
+			return
+		}
+	}
+	var in struct {
+		Metadata map[string]any `json:"metadata"`
+		Locale   *string        `json:"locale"`
+		TTL      *json.Number   `json:"ttl"`
+	}
+	if !readJSON(w, r, &in) {
+		return
+	}
+	ttl := int64(3600)
+	if in.TTL != nil {
+		n, err := in.TTL.Int64()
+		if err != nil || n <= 0 {
+			apiErr(w, r, http.StatusBadRequest, "ttl must be a positive number of seconds")
+			return
+		}
+		ttl = n
+	}
+	if max := int64(time.Duration(e.MaxTTL) / time.Second); ttl > max {
+		apiErr(w, r, http.StatusBadRequest, "ttl is above the maximum of "+strconv.FormatInt(max, 10)+" seconds")
+		return
+	}
+	if in.Metadata == nil {
+		in.Metadata = map[string]any{}
+	}
+	dev := randHex(8)
+	life := time.Duration(ttl) * time.Second
+	tok := e.host.Signer.Mint(jwt.MapClaims{"typ": "ephemeral", "sub": dev, "jti": randHex(8)}, life)
+	s := e.newSession(wfs[0], dev, in.Metadata)
+	now := time.Now().UTC()
+	link := e.publicURL(r) + "/mobile?authorization=" + queryEscape("Token "+tok) + "&sessionId=" + s.ID
+	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"url": link,
+		"createdAt": now.Format("2006-01-02T15:04:05.000Z07:00"), "expiresAt": now.Add(life).Format("2006-01-02T15:04:05.000Z07:00"),
+		"workflowIds": wfs})
 }
 
 // view is the session as the API shows it; call with the lock held.
@@ -386,6 +567,9 @@ func (s *emuSession) view() map[string]any {
 // ephemeral token only its own device's.
 func (e *Emulator) getSession(w http.ResponseWriter, r *http.Request, c creds) {
 	if !method(w, r, http.MethodGet) {
+		return
+	}
+	if (c.kind == sandbox.CredAPIKey || c.wrongScheme) && !e.apiKey(w, r, c, PermResults) {
 		return
 	}
 	if c.kind != sandbox.CredAPIKey && !requireToken(w, r, c) {
@@ -491,7 +675,7 @@ func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
 	c := e.tokenCreds(authz)
 	e.host.Calls.Record(Name, op+" "+r.Method, c.kind)
 	e.host.Requests.Record(Name, r, e.keyLeaked(r), false)
-	if e.host.Faults.Apply(w, r, Name, op+" "+r.Method) {
+	if e.host.Faults.ApplyWith(w, r, Name, op+" "+r.Method, ErrorBody) {
 		return
 	}
 	if bad != "" {

@@ -2,6 +2,7 @@ package regula
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
@@ -58,6 +59,34 @@ func TestWithoutParam(t *testing.T) {
 	} {
 		if got := withoutParam(in, "uniqueId"); got != want {
 			t.Errorf("%q: got %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzParseDeeplink: any url a platform answers is read without a panic,
+// and what is accepted is a header-safe token and a well-formed id.
+func FuzzParseDeeplink(f *testing.F) {
+	f.Add("https://idv.example.com/mobile?authorization=Token%20eyJx&sessionId=abc123")
+	f.Add("http://h/mobile?authorization=&sessionId=x")
+	f.Add("javascript:alert(1)")
+	f.Add("https://h/mobile?authorization=Token%0d%0aX&sessionId=a")
+	f.Fuzz(func(t *testing.T, link string) {
+		tok, id, ok := parseDeeplink(link)
+		if ok && (tok == "" || strings.ContainsAny(tok, "\r\n") || !sessionIDRe.MatchString(id)) {
+			t.Fatalf("accepted %q: token %q id %q", link, tok, id)
+		}
+	})
+}
+
+func TestParseDeeplink(t *testing.T) {
+	tok, id, ok := parseDeeplink("https://idv.example.com/mobile?authorization=Token%20eyJ.a.b&sessionId=s-1")
+	if !ok || tok != "Token eyJ.a.b" || id != "s-1" {
+		t.Fatalf("got %q %q %v", tok, id, ok)
+	}
+	for _, bad := range []string{"", "/mobile?authorization=T&sessionId=s", "ftp://h/mobile?authorization=T&sessionId=s",
+		"https://h/mobile?sessionId=s", "https://h/mobile?authorization=T&sessionId=../x", "https://u:p@h/mobile?authorization=T&sessionId=s"} {
+		if _, _, ok := parseDeeplink(bad); ok {
+			t.Errorf("accepted %q", bad)
 		}
 	}
 }

@@ -5,12 +5,14 @@
 // describes: the API key buys a short-lived ephemeral token
 // (POST /api/device/ephemeral), the ephemeral token starts a session for a
 // workflow (POST /api/sessions), and the browser gets a handoff URL that
-// carries that token. The API key never leaves the server; each session has
-// its own ephemeral token, kept in the session record only.
+// carries that token; or, with flow deeplink, one POST /api/v1/deeplink
+// does both and answers the link. The API key never leaves the server; each
+// session has its own token, kept in the session record only.
 package regula
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -36,15 +38,26 @@ type Regula struct {
 	// host name means https). Sessions, handoff URLs and passthrough calls
 	// all go there.
 	Host string `json:"host,omitempty"`
-	// APIKey is the secret API key (permission Ephemeral Devices:Write, and
-	// read access to sessions for status refreshes). It is sent only to
-	// /api/device/ephemeral and to the results API. Use
-	// {env.REGULA_API_KEY}.
+	// APIKey is the secret API key. It needs Ephemeral Devices:Write for
+	// the ephemeral flow or deeplink:write for the deeplink flow, and read
+	// access to sessions for status refreshes. It is sent only to the start
+	// call (/api/device/ephemeral or /api/v1/deeplink) and to the results
+	// API. Use {env.REGULA_API_KEY}.
 	APIKey string `json:"api_key,omitempty"`
-	// APIKeyScheme is put before the key in the Authorization header:
-	// empty sends the key alone, "ApiKey" sends "ApiKey <key>". Regula's
-	// pages disagree on the form, so it is configurable.
+	// Flow is how a session is started: "ephemeral" (default; an ephemeral
+	// token, then a session with it, as in the original Token URL page) or
+	// "deeplink" (one POST /api/v1/deeplink call, as the current Token URL
+	// page documents).
+	Flow string `json:"flow,omitempty"`
+	// APIKeyScheme is put before the key in the Authorization header of the
+	// start call. Default: what Regula's page shows for the flow, the key
+	// alone for ephemeral and "ApiKey <key>" for deeplink; "none" sends the
+	// key alone whatever the flow.
 	APIKeyScheme string `json:"api_key_scheme,omitempty"`
+	// ResultsKeyScheme is the same for the results API
+	// (GET /api/sessions/<id>). Default: "ApiKey", as documented; "none"
+	// sends the key alone.
+	ResultsKeyScheme string `json:"results_key_scheme,omitempty"`
 	// WorkflowID is the workflow sessions are started with.
 	WorkflowID string `json:"workflow_id,omitempty"`
 	// TTL is the lifetime of each ephemeral token, and so of its session
@@ -52,11 +65,13 @@ type Regula struct {
 	TTL caddy.Duration `json:"ttl,omitempty"`
 
 	// resolved at provision
-	base      string // scheme://host, for handoff URLs
-	key       string
-	keyHeader string // the Authorization value that carries the API key
-	workflow  string
-	ttl       time.Duration
+	base       string // scheme://host, for handoff URLs
+	key        string
+	flow       string
+	keyHeader  string // the Authorization value of the start call
+	resultsKey string // the Authorization value of the results API
+	workflow   string
+	ttl        time.Duration
 
 	host  *provider.Host
 	up    *upstream.Client
@@ -73,7 +88,9 @@ func (Regula) CaddyModule() caddy.ModuleInfo {
 //	regula {
 //		host           <scheme://host[:port]>   # the IDV platform; a bare host means https
 //		api_key        <key>                    # use {env.REGULA_API_KEY}
-//		api_key_scheme <scheme>                 # default "": the key alone; ApiKey sends "ApiKey <key>"
+//		flow           ephemeral|deeplink       # default ephemeral
+//		api_key_scheme <scheme>|none            # start call; default: none (ephemeral), ApiKey (deeplink)
+//		results_key_scheme <scheme>|none        # results API; default ApiKey
 //		workflow_id    <id>
 //		ttl            <duration>               # default 1h: the ephemeral token's and session's lifetime
 //	}
@@ -98,6 +115,13 @@ func (p *Regula) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			p.APIKey = val
 		case "api_key_scheme":
 			p.APIKeyScheme = val
+		case "results_key_scheme":
+			p.ResultsKeyScheme = val
+		case "flow":
+			if val != FlowEphemeral && val != FlowDeeplink && !strings.Contains(val, "{") {
+				return d.Errf("regula: flow must be %s or %s, got %q", FlowEphemeral, FlowDeeplink, val)
+			}
+			p.Flow = val
 		case "workflow_id":
 			p.WorkflowID = val
 		case "ttl":
@@ -119,7 +143,11 @@ func (p *Regula) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (p *Regula) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	r := provider.Resolve
 	p.key, p.workflow = r(p.APIKey), r(p.WorkflowID)
-	scheme := r(p.APIKeyScheme)
+	scheme, resultsScheme := r(p.APIKeyScheme), r(p.ResultsKeyScheme)
+	p.flow = r(p.Flow)
+	if p.flow == "" {
+		p.flow = FlowEphemeral
+	}
 	host := r(p.Host)
 	p.ttl = time.Duration(p.TTL)
 	if p.ttl == 0 {
@@ -132,8 +160,12 @@ func (p *Regula) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 		return errors.New("workflow_id is required")
 	case host == "":
 		return errors.New("host is required")
+	case p.flow != FlowEphemeral && p.flow != FlowDeeplink:
+		return fmt.Errorf("flow must be %s or %s, got %q", FlowEphemeral, FlowDeeplink, p.flow)
 	case strings.ContainsAny(scheme, " \t\r\n"):
 		return errors.New("api_key_scheme must be one word, such as ApiKey")
+	case strings.ContainsAny(resultsScheme, " \t\r\n"):
+		return errors.New("results_key_scheme must be one word, such as ApiKey")
 	case p.ttl < time.Second:
 		return errors.New("ttl must be at least 1s")
 	}
@@ -149,15 +181,35 @@ func (p *Regula) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	}
 	base.Path, base.RawPath = "", ""
 	p.base = base.String()
-	p.keyHeader = p.key
-	if scheme != "" {
-		p.keyHeader = scheme + " " + p.key
+	startDefault := ""
+	if p.flow == FlowDeeplink {
+		startDefault = "ApiKey"
 	}
+	p.keyHeader = authValue(scheme, startDefault, p.key)
+	p.resultsKey = authValue(resultsScheme, "ApiKey", p.key)
 	p.host = h
 	p.up = &upstream.Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1,
 		Logger: h.Logger, Provider: "regula", Observe: h.Observe}
 	p.proxy = passthrough.New(base, "/api/", h.Transport, h.Logger)
 	return nil
+}
+
+// Session-start flows.
+const (
+	FlowEphemeral = "ephemeral"
+	FlowDeeplink  = "deeplink"
+)
+
+// authValue is the Authorization value that carries key with scheme: def
+// when scheme is empty, the key alone when it is "none".
+func authValue(scheme, def, key string) string {
+	if scheme == "" {
+		scheme = def
+	}
+	if scheme == "" || strings.EqualFold(scheme, "none") {
+		return key
+	}
+	return scheme + " " + key
 }
 
 // Secrets implements provider.Provider.

@@ -82,8 +82,20 @@ func (p *Regula) serveStart(w http.ResponseWriter, r *http.Request) error {
 	provider.WriteJSON(w, http.StatusOK, map[string]string{
 		"sessionId": s.Ref, "uniqueId": s.UniqueID, "url": s.URL,
 		"expiresAt": s.ExpiresAt.UTC().Format(time.RFC3339),
+		"mobileUrl": mobileURL(s.URL),
 	})
 	return nil
+}
+
+// mobileURL is the inner /mobile link of a handoff URL, the form the IDV
+// SDK's token mode takes: the url parameter of a /capture link, or the link
+// itself (the deeplink flow answers the /mobile link directly).
+func mobileURL(handoff string) string {
+	u, err := url.Parse(handoff)
+	if err != nil || u.Path != "/capture" || !u.Query().Has("url") {
+		return handoff
+	}
+	return u.Query().Get("url")
 }
 
 // startSession returns the browser's live session (from its cookie) unless
@@ -105,17 +117,29 @@ func (p *Regula) startSession(r *http.Request, in startInput) (*session.Session,
 	if p.host.SessionTTL > 0 && p.host.SessionTTL < p.ttl {
 		expires = now.Add(p.host.SessionTTL)
 	}
+	var tok, id, link string
+	var err error
+	if p.flow == FlowDeeplink {
+		var until time.Time
+		tok, id, link, until, err = p.deeplink(r.Context(), in.ExternalUserID)
+		if err != nil {
+			return nil, upstream.ClientError(err)
+		}
+		if !until.IsZero() && until.Before(expires) {
+			expires = until // Regula's own expiresAt, when it is the earlier
+		}
+	} else {
+		if tok, err = p.ephemeral(r.Context()); err != nil {
+			return nil, upstream.ClientError(err)
+		}
+		if id, err = p.createSession(r.Context(), tok, in.ExternalUserID); err != nil {
+			return nil, upstream.ClientError(err)
+		}
+		link = p.handoffURL(tok, id)
+	}
 	expires = expires.Truncate(time.Second) // as expiresAt shows it
-	tok, err := p.ephemeral(r.Context())
-	if err != nil {
-		return nil, upstream.ClientError(err)
-	}
-	id, err := p.createSession(r.Context(), tok, in.ExternalUserID)
-	if err != nil {
-		return nil, upstream.ClientError(err)
-	}
 	s := &session.Session{UniqueID: session.NewID(), Provider: Name, Token: tok, Ref: id,
-		URL: p.handoffURL(tok, id), CreatedAt: now, ExpiresAt: expires}
+		URL: link, CreatedAt: now, ExpiresAt: expires}
 	if in.ExternalUserID != "" {
 		s.Meta = map[string]string{"externalUserId": in.ExternalUserID}
 	}
@@ -143,6 +167,56 @@ func (p *Regula) ephemeral(ctx context.Context) (string, error) {
 		return "", upstream.ErrMalformed
 	}
 	return out.Authorization, nil
+}
+
+// deeplink starts a session in one call, as Regula's current Token URL page
+// documents: POST /api/v1/deeplink?workflowId= with the API key (permission
+// deeplink:write) answers {url, createdAt, expiresAt, workflowIds}, where url
+// is the /mobile link carrying the session's token and id. The token (the
+// authorization parameter, "Token <t>") is kept for passthrough calls, as the
+// ephemeral flow's token is.
+func (p *Regula) deeplink(ctx context.Context, externalUserID string) (tok, id, link string, expires time.Time, err error) {
+	meta := map[string]string{}
+	if externalUserID != "" {
+		meta["externalUserId"] = externalUserID
+	}
+	var out struct {
+		URL       string `json:"url"`
+		ExpiresAt string `json:"expiresAt"`
+	}
+	// Not retried: one /start is one billable session.
+	if _, err = p.up.Do(ctx, upstream.Request{Op: "api/v1/deeplink", Method: http.MethodPost, Path: "/api/v1/deeplink",
+		Query: url.Values{"workflowId": {p.workflow}}, Header: http.Header{"Authorization": {p.keyHeader}},
+		Body: map[string]any{"metadata": meta, "locale": nil, "ttl": int64(p.ttl / time.Second)}}, &out); err != nil {
+		return "", "", "", time.Time{}, err
+	}
+	tok, id, ok := parseDeeplink(out.URL)
+	if !ok {
+		return "", "", "", time.Time{}, upstream.ErrMalformed
+	}
+	if out.ExpiresAt != "" {
+		if t, terr := time.Parse(time.RFC3339Nano, out.ExpiresAt); terr == nil {
+			expires = t.UTC()
+		} else {
+			p.host.Logger.Warn("regula deeplink expiresAt not understood; using ttl", zap.String("sessionId", id))
+		}
+	}
+	return tok, id, out.URL, expires, nil
+}
+
+// parseDeeplink reads the token and session id of a deeplink answer's url,
+// an absolute http(s) /mobile link: ?authorization=<token>&sessionId=<id>.
+func parseDeeplink(link string) (tok, id string, ok bool) {
+	u, err := url.Parse(link)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return "", "", false
+	}
+	q := u.Query()
+	tok, id = q.Get("authorization"), q.Get("sessionId")
+	if strings.TrimSpace(tok) == "" || strings.ContainsAny(tok, "\r\n") || !sessionIDRe.MatchString(id) {
+		return "", "", false
+	}
+	return tok, id, true
 }
 
 // sessionIDRe bounds what Regula's session id may be: it goes into URLs and
@@ -326,7 +400,7 @@ func (p *Regula) readStatus(ctx context.Context, id string) (int, error) {
 		Status *int `json:"status"`
 	}
 	if _, err := p.up.Do(ctx, upstream.Request{Op: "api/sessions/{id}", Method: http.MethodGet, Path: "/api/sessions/" + id,
-		Header: http.Header{"Authorization": {p.keyHeader}}, Idempotent: true,
+		Header: http.Header{"Authorization": {p.resultsKey}}, Idempotent: true,
 		LogFields: []zap.Field{zap.String("sessionId", id)}}, &out); err != nil {
 		return 0, err
 	}

@@ -110,7 +110,17 @@ func (f *Faults) take(provider, op string) *Fault {
 
 // Apply runs the first matching rule. It reports whether it answered the
 // request (the emulator must then stop); a latency-only rule just delays.
+// An injected error without a body has Incode's error shape.
 func (f *Faults) Apply(w http.ResponseWriter, r *http.Request, provider, op string) bool {
+	return f.ApplyWith(w, r, provider, op, nil)
+}
+
+// ErrorShape builds an emulator's error body from a status, a message and
+// the request path: each provider answers errors in its own shape.
+type ErrorShape func(status int, msg, path string) any
+
+// ApplyWith is Apply with the emulator's own error shape (nil: APIError).
+func (f *Faults) ApplyWith(w http.ResponseWriter, r *http.Request, provider, op string, shape ErrorShape) bool {
 	rule := f.take(provider, op)
 	if rule == nil {
 		return false
@@ -144,7 +154,10 @@ func (f *Faults) Apply(w http.ResponseWriter, r *http.Request, provider, op stri
 			_, _ = w.Write([]byte(rule.Body))
 			return true
 		}
-		WriteJSON(w, rule.Status, APIError(rule.Status, "injected fault", r.URL.Path))
+		if shape == nil {
+			shape = func(status int, msg, path string) any { return APIError(status, msg, path) }
+		}
+		WriteJSON(w, rule.Status, shape(rule.Status, "injected fault", r.URL.Path))
 		return true
 	}
 	return false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -117,10 +118,10 @@ func (wh *Webhooks) Send(logger *zap.Logger, payload any, done chan<- error) {
 		var err error
 		for attempt := 1; attempt <= wh.Attempts; attempt++ {
 			if err = wh.deliver(body); err == nil {
-				logger.Info("sandbox webhook delivered", zap.String("url", wh.URL), zap.Int("attempt", attempt))
+				logger.Info("sandbox webhook delivered", zap.String("url", logURL(wh.URL)), zap.Int("attempt", attempt))
 				break
 			}
-			logger.Info("sandbox webhook failed; will retry", zap.String("url", wh.URL), zap.Int("attempt", attempt), zap.Error(err))
+			logger.Info("sandbox webhook failed; will retry", zap.String("url", logURL(wh.URL)), zap.Int("attempt", attempt), zap.Error(err))
 			if attempt < wh.Attempts {
 				time.Sleep(delay)
 				delay = time.Duration(float64(delay) * wh.Factor)
@@ -130,6 +131,13 @@ func (wh *Webhooks) Send(logger *zap.Logger, payload any, done chan<- error) {
 			done <- err
 		}
 	}()
+}
+
+// logURL is a delivery URL without its query, which may hold a key (Focalx
+// sends its damage reports with ?x-api-key=).
+func logURL(raw string) string {
+	u, _, _ := strings.Cut(raw, "?")
+	return u
 }
 
 var client = &http.Client{Timeout: 10 * time.Second}
@@ -153,6 +161,10 @@ func (wh *Webhooks) deliver(body []byte) error {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) { // its text holds the URL, and so any key in its query
+			return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+		}
 		return err
 	}
 	defer resp.Body.Close()
