@@ -57,7 +57,10 @@ type Handler struct {
 	CORSOrigins []string `json:"cors_origins,omitempty"`
 
 	// RedirectOrigins are the origins a redirectionUrl may point to.
-	// Default: the site's own origin.
+	// Default: the host names the site is configured with (its address or
+	// host matchers, never the request's Host header), in https, or in http
+	// too when the client's request was plain http. A site without host
+	// names (such as :8080) refuses redirectionUrl unless these are set.
 	RedirectOrigins []string `json:"redirect_origins,omitempty"`
 
 	// SessionQuota limits how many provider sessions one client IP may
@@ -77,6 +80,8 @@ type Handler struct {
 	store     session.Store
 	namespace string
 	quota     *limiter
+	authLimit *limiter
+	st        *state
 	releases  []func()
 	cors      map[string]bool
 	redirects map[string]bool
@@ -101,6 +106,7 @@ const MaxBody = 1 << 20
 // Provision sets up the handler.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = withRedaction(ctx.Logger())
+	h.st = &state{}
 	if h.Prefix == "" {
 		h.Prefix = "/api"
 	}
@@ -220,6 +226,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.quota = quota
 	h.releases = append(h.releases, releaseQuota)
+	authLimit, releaseAuth, err := authLimiter(h.namespace)
+	if err != nil {
+		return err
+	}
+	h.authLimit = authLimit
+	h.releases = append(h.releases, releaseAuth)
 	if h.SessionRetention == 0 {
 		h.SessionRetention = caddy.Duration(DefaultRetention)
 	}
@@ -305,7 +317,13 @@ func (h *Handler) Cleanup() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	rest, ok := strings.CutPrefix(r.URL.Path, h.Prefix)
 	if !ok || (rest != "" && rest[0] != '/') {
-		return next.ServeHTTP(w, r) // the hot path: one prefix comparison
+		// A request under the prefix that a rewrite before idv moved
+		// elsewhere (try_files {path} /index.html) is still idv's.
+		cr, crest, claimed := h.claimOriginal(r)
+		if !claimed {
+			return next.ServeHTTP(w, r) // the hot path: two prefix comparisons
+		}
+		r, rest = cr, crest
 	}
 	h.serveAPI(w, r, rest)
 	return nil
