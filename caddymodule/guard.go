@@ -276,7 +276,7 @@ func (h *Handler) checkProxy(r *http.Request) {
 			"set trusted_proxies and trusted_proxies_strict in the servers global option",
 			zap.Strings("client_ip_headers", headers))
 	case srv.TrustedProxiesStrict == 0:
-		h.logger.Warn("session_quota: trusted_proxies is set without trusted_proxies_strict, so the client IP is the leftmost X-Forwarded-For entry, "+
+		h.logger.Warn("session_quota: trusted_proxies is set without trusted_proxies_strict, so the client IP is the leftmost X-Forwarded-For entry, " +
 			"which a client chooses: set trusted_proxies_strict")
 	}
 }

@@ -365,4 +365,3 @@ func TestWebhookAuthRateLimited(t *testing.T) {
 		t.Fatalf("token request past the limit: %d %v %v", status, h, m)
 	}
 }
-
