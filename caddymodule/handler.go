@@ -82,6 +82,7 @@ type Handler struct {
 	quota     *limiter
 	authLimit *limiter
 	st        *state
+	access    *accessLogger
 	releases  []func()
 	cors      map[string]bool
 	redirects map[string]bool
@@ -155,6 +156,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			h.logger.Warn("webhook_auth none: webhook routes accept unauthenticated calls")
 		}
 	}
+
+	hookHeader := ""
+	if h.WebhookAuth != nil {
+		hookHeader = h.WebhookAuth.HeaderName()
+	}
+	h.access = newAccessLogger(ctx, hookHeader)
 
 	// One transport per handler; the token cache is shared across reloads.
 	h.transport = &http.Transport{
@@ -324,6 +331,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return next.ServeHTTP(w, r) // the hot path: two prefix comparisons
 		}
 		r, rest = cr, crest
+	}
+	if lw, done := h.access.wrap(w, r); done != nil {
+		defer done()
+		w = lw
 	}
 	h.serveAPI(w, r, rest)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/regula"
@@ -363,5 +364,52 @@ func TestWebhookAuthRateLimited(t *testing.T) {
 		"Content-Type", "application/x-www-form-urlencoded", "Authorization", "Basic aW5jb2RlLWNsaWVudDpjcw==")
 	if status != 429 || h.Get("Retry-After") == "" {
 		t.Fatalf("token request past the limit: %d %v %v", status, h, m)
+	}
+}
+
+// TestCredentialHeadersOutOfAccessLog: with a plain `log` directive (no
+// filter), neither the configured webhook header nor a provider credential
+// header reaches the access log, while the requests are still logged.
+func TestCredentialHeadersOutOfAccessLog(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "access.log")
+	site := strings.Replace(cfg("webhook_auth header X-Idv-Hook hook-secret-value-1"), "\trespond \"frontend\"\n",
+		"\tlog {\n\t\toutput file "+logPath+"\n\t}\n\trespond \"frontend\"\n", 1)
+	in := testcaddy.Start(t, site)
+	c := testcaddy.Client()
+	ob := startSession(t, in, c)
+	_, _, st := do(t, c, "GET", in.URL("site", "/api/start"), "")
+	tok, _ := st["token"].(string)
+	if tok == "" {
+		t.Fatalf("start: %v", st)
+	}
+	hook := in.URL("site", "/api/webhook")
+	body := webhookBody(ob["interviewId"].(string))
+	if status, _, m := do(t, testcaddy.Client(), "POST", hook, body, "X-Idv-Hook", "hook-secret-value-1"); status != 200 {
+		t.Fatalf("webhook: %d %v", status, m)
+	}
+	do(t, testcaddy.Client(), "POST", hook, body, "X-Idv-Hook", "wrong-guess-value-2")
+	if status, _, m := do(t, testcaddy.Client(), "GET", in.URL("site", "/api/0/omni/get/score?x=token-query"), "", "X-Incode-Hardware-Id", tok); status != 200 {
+		t.Fatalf("passthrough: %d %v", status, m)
+	}
+	do(t, testcaddy.Client(), "GET", in.URL("site", "/api/session"), "", "X-Api-Key", "client-api-key-3", "X-Trace", "visible-value-4")
+
+	// The lines are written once each answer is sent: wait for all five.
+	var logs string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(logPath)
+		logs = string(b)
+		if strings.Count(logs, `"uri":"/api/`) >= 5 && strings.Contains(logs, "visible-value-4") {
+			break
+		}
+	}
+	for _, want := range []string{`"uri":"/api/webhook"`, `"uri":"/api/0/omni/get/score?x=token-query"`, "visible-value-4", `"X-Idv-Hook":["REDACTED"]`, `"X-Incode-Hardware-Id":["REDACTED"]`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the access log lacks %s:\n%s", want, logs)
+		}
+	}
+	for _, secret := range []string{"hook-secret-value-1", "wrong-guess-value-2", tok, "client-api-key-3"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the access log holds %.24s…:\n%s", secret, logs)
+		}
 	}
 }
