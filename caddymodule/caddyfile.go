@@ -16,8 +16,12 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("idv", parseCaddyfile)
 	// Before handle (and so before route, respond, reverse_proxy and
 	// file_server): the prefix is answered whatever else the site does,
-	// while rewrite, forward_auth, request_header and encode still run
-	// first. No order option or route wrapper is needed.
+	// while basic_auth, forward_auth, request_header and encode still run
+	// first. No order option or route wrapper is needed. rewrite, uri and
+	// try_files run earlier still: the handler claims a request whose
+	// original path is under its prefix even if one of them moved it (the
+	// usual single-page-app try_files {path} /index.html). See
+	// docs/configuration.md, "Directive order".
 	httpcaddyfile.RegisterDirectiveOrder("idv", httpcaddyfile.Before, "handle")
 }
 
@@ -35,8 +39,8 @@ func init() {
 //		webhook_auth basic  <user> <password>
 //		webhook_auth oauth2 <client_id> <client_secret> [<token_ttl>]
 //		webhook_auth none
-//		cors_origins     <origin>...
-//		redirect_origins <origin>...
+//		cors_origins     <origin>...       # may call the routes (and send X-IDV) from another site
+//		redirect_origins <origin>...       # default: the site's configured host names
 //		session_quota    <requests> <window> | off   # default 10 10m
 //		storage_namespace <name>
 //	}

@@ -58,7 +58,10 @@ type Handler struct {
 	CORSOrigins []string `json:"cors_origins,omitempty"`
 
 	// RedirectOrigins are the origins a redirectionUrl may point to.
-	// Default: the site's own origin.
+	// Default: the host names the site is configured with (its address or
+	// host matchers, never the request's Host header), in https, or in http
+	// too when the client's request was plain http. A site without host
+	// names (such as :8080) refuses redirectionUrl unless these are set.
 	RedirectOrigins []string `json:"redirect_origins,omitempty"`
 
 	// SessionQuota limits how many provider sessions one client IP may
@@ -78,6 +81,9 @@ type Handler struct {
 	store     session.Store
 	namespace string
 	quota     *limiter
+	authLimit *limiter
+	st        *state
+	access    *accessLogger
 	releases  []func()
 	cors      map[string]bool
 	redirects map[string]bool
@@ -103,6 +109,7 @@ const MaxBody = 1 << 20
 // Provision sets up the handler.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = withRedaction(ctx.Logger())
+	h.st = &state{}
 	if h.Prefix == "" {
 		h.Prefix = "/api"
 	}
@@ -151,6 +158,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			h.logger.Warn("webhook_auth none: webhook routes accept unauthenticated calls")
 		}
 	}
+
+	hookHeader := ""
+	if h.WebhookAuth != nil {
+		hookHeader = h.WebhookAuth.HeaderName()
+	}
+	h.access = newAccessLogger(ctx, hookHeader)
 
 	// One transport per handler; the token cache is shared across reloads.
 	h.transport = &http.Transport{
@@ -225,6 +238,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.quota = quota
 	h.releases = append(h.releases, releaseQuota)
+	authLimit, releaseAuth, err := authLimiter(h.namespace)
+	if err != nil {
+		return err
+	}
+	h.authLimit = authLimit
+	h.releases = append(h.releases, releaseAuth)
 	if h.SessionRetention == 0 {
 		h.SessionRetention = caddy.Duration(DefaultRetention)
 	}
@@ -310,7 +329,17 @@ func (h *Handler) Cleanup() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	rest, ok := strings.CutPrefix(r.URL.Path, h.Prefix)
 	if !ok || (rest != "" && rest[0] != '/') {
-		return next.ServeHTTP(w, r) // the hot path: one prefix comparison
+		// A request under the prefix that a rewrite before idv moved
+		// elsewhere (try_files {path} /index.html) is still idv's.
+		cr, crest, claimed := h.claimOriginal(r)
+		if !claimed {
+			return next.ServeHTTP(w, r) // the hot path: two prefix comparisons
+		}
+		r, rest = cr, crest
+	}
+	if lw, done := h.access.wrap(w, r); done != nil {
+		defer done()
+		w = lw
 	}
 	h.serveAPI(w, r, rest)
 	return nil

@@ -59,11 +59,18 @@ func (q *Quota) provision(namespace string) (*limiter, func(), error) {
 		return nil, nil, fmt.Errorf("session_quota: requests and window must be positive")
 	}
 	key := fmt.Sprintf("%s/%d/%d", namespace, q.Requests, q.Window)
+	return sharedLimiter(key, rate.Every(time.Duration(q.Window)/time.Duration(q.Requests)), q.Requests, time.Duration(q.Window))
+}
+
+// sharedLimiter returns the limiter held in the pool under key (created with
+// one token per every, burst tokens, entries kept for window) and the func
+// that releases it.
+func sharedLimiter(key string, every rate.Limit, burst int, window time.Duration) (*limiter, func(), error) {
 	v, _, err := quotaPool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		return &limiter{
-			clients: gocache.New(time.Duration(q.Window), time.Duration(q.Window)),
-			every:   rate.Every(time.Duration(q.Window) / time.Duration(q.Requests)),
-			burst:   q.Requests,
+			clients: gocache.New(window, window),
+			every:   every,
+			burst:   burst,
 		}, nil
 	})
 	if err != nil {
@@ -72,9 +79,7 @@ func (q *Quota) provision(namespace string) (*limiter, func(), error) {
 	return v.(*limiter), func() { _, _ = quotaPool.Delete(key) }, nil
 }
 
-func (l *limiter) allow(client string, window time.Duration) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *limiter) get(client string, window time.Duration) *rate.Limiter {
 	var lim *rate.Limiter
 	if v, ok := l.clients.Get(client); ok {
 		lim = v.(*rate.Limiter)
@@ -83,7 +88,13 @@ func (l *limiter) allow(client string, window time.Duration) time.Duration {
 	}
 	// A full bucket refills within one window; keep the entry that long.
 	l.clients.Set(client, lim, window)
-	res := lim.Reserve()
+	return lim
+}
+
+func (l *limiter) allow(client string, window time.Duration) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	res := l.get(client, window).Reserve()
 	if d := res.Delay(); d > 0 {
 		res.Cancel()
 		return d
@@ -123,4 +134,48 @@ func (h *Handler) allowCreate(r *http.Request) error {
 			Msg: fmt.Sprintf("too many new sessions from this client: at most %d per %s", h.SessionQuota.Requests, time.Duration(h.SessionQuota.Window))}
 	}
 	return nil
+}
+
+// Failed webhook authentications, and calls of <prefix>/webhook/token, are
+// limited per client: AuthBurst at once, then one per AuthEvery. A provider
+// sending the right credentials is never limited on its webhooks.
+var (
+	AuthBurst = 10
+	AuthEvery = 6 * time.Second
+)
+
+func authLimiter(namespace string) (*limiter, func(), error) {
+	return sharedLimiter(fmt.Sprintf("%s/webhook-auth/%d/%d", namespace, AuthBurst, AuthEvery), rate.Every(AuthEvery), AuthBurst, AuthEvery*time.Duration(AuthBurst))
+}
+
+// wait returns how long client must wait before its next attempt, without
+// spending one.
+func (l *limiter) wait(client string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	v, ok := l.clients.Get(client)
+	if !ok {
+		return 0
+	}
+	lim := v.(*rate.Limiter)
+	tokens := lim.Tokens()
+	if tokens >= 1 {
+		return 0
+	}
+	return time.Duration((1 - tokens) / float64(l.every) * float64(time.Second))
+}
+
+// spend takes one attempt from client's budget.
+func (l *limiter) spend(client string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.get(client, time.Duration(float64(l.burst)/float64(l.every)*float64(time.Second))).Allow()
+}
+
+func (h *Handler) tooMany(what string, wait time.Duration) error {
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return &provider.Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+		Msg: fmt.Sprintf("too many %s from this client: at most %d, then one per %s", what, AuthBurst, AuthEvery)}
 }

@@ -32,6 +32,9 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 	// The arrival time tells BindSession whether a session was started by
 	// this request or resumed.
 	r = r.WithContext(context.WithValue(r.Context(), arrivedKey{}, time.Now().UTC()))
+	// Every answer is one client's: no cache on the way keeps it.
+	w.Header().Set("Cache-Control", "no-store")
+	h.checkProxy(r)
 	rt := h.match(rest)
 	if rt == nil {
 		h.fail(w, r, provider.Errorf(http.StatusNotFound, "unknown route %s%s", h.Prefix, rest))
@@ -49,25 +52,47 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 				methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
 			}
 			hd.Set("Access-Control-Allow-Methods", strings.Join(methods, ", "))
-			hd.Set("Access-Control-Allow-Headers", "Content-Type, X-Token, X-Incode-Hardware-Id, api-version")
+			hd.Set("Access-Control-Allow-Headers", corsAllowHeaders)
 			hd.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 	}
-	if len(rt.Methods) > 0 && !slices.Contains(rt.Methods, r.Method) {
-		w.Header().Set("Allow", strings.Join(rt.Methods, ", "))
+	methods := rt.Methods
+	if len(methods) == 0 && rt.Kind == provider.Passthrough {
+		methods = PassthroughMethods
+	}
+	if len(methods) > 0 && !slices.Contains(methods, r.Method) {
+		w.Header().Set("Allow", strings.Join(methods, ", "))
 		h.fail(w, r, provider.Errorf(http.StatusMethodNotAllowed, "method %s is not allowed on %s%s", r.Method, h.Prefix, rt.Path))
 		return
 	}
 	switch rt.Kind {
 	case provider.Webhook:
+		// Guessing the webhook credential costs one attempt per failure.
+		client := clientKey(r)
+		if wait := h.authLimit.wait(client); wait > 0 {
+			h.fail(w, r, h.tooMany("failed webhook authentications", wait))
+			return
+		}
 		if err := h.authenticateWebhook(r); err != nil {
+			h.authLimit.spend(client)
 			h.fail(w, r, err)
 			return
 		}
+		hideCredentials(r, h.WebhookAuth)
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	case provider.TokenServer:
+		if rt.Path == "/webhook/token" { // the core's route: paths are unique
+			if wait := h.authLimit.allow("token "+clientKey(r), AuthEvery*time.Duration(AuthBurst)); wait > 0 {
+				h.fail(w, r, h.tooMany("webhook token requests", wait))
+				return
+			}
+		}
+		if err := checkQuery(r); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	}
 	if rt.Kind != provider.Webhook && (rt.CreatesSession || !safeMethod(r.Method)) && h.crossSite(r) {
@@ -75,6 +100,10 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 		return
 	}
 	if rt.Kind == provider.Passthrough {
+		if err := h.refusePassthrough(r); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		// The escaped form must still start with the route: an encoded
 		// character inside the prefix or route part is refused.
 		esc := r.URL.EscapedPath()
@@ -83,7 +112,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 			h.fail(w, r, provider.Errorf(http.StatusBadRequest, "path is not allowed"))
 			return
 		}
-		r = r.WithContext(provider.WithSuffix(r.Context(), suffix))
+		r = r.WithContext(context.WithValue(provider.WithSuffix(r.Context(), suffix), passthroughKey{}, true))
 	}
 	if err := rt.Handle(w, r); err != nil {
 		h.fail(w, r, err)
@@ -139,25 +168,42 @@ func sameOrigin(r *http.Request) bool {
 	return false
 }
 
-// checkRedirect allows absolute http(s) URLs on the site's own origin or on
-// one listed in redirect_origins.
+// checkRedirect allows absolute http(s) URLs on one of the origins listed
+// in redirect_origins, or else on one of the site's configured host names:
+// never one the request names (its Host header is the client's to choose).
+// From an HTTPS client, an http URL is refused either way.
 func (h *Handler) checkRedirect(r *http.Request, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 		return provider.Errorf(http.StatusBadRequest, "redirectionUrl must be an absolute http or https URL")
 	}
 	origin := strings.ToLower(u.Scheme + "://" + u.Host)
+	if u.Scheme == "http" && clientHTTPS(r) {
+		return provider.Errorf(http.StatusBadRequest, "redirectionUrl origin %s is not allowed: an http URL from an HTTPS page", origin)
+	}
 	if len(h.redirects) > 0 {
 		if h.redirects[origin] {
 			return nil
 		}
-	} else if strings.EqualFold(u.Host, r.Host) {
+		return provider.Errorf(http.StatusBadRequest, "redirectionUrl origin %s is not allowed (see redirect_origins)", origin)
+	}
+	hosts := h.hostsOf(r)
+	if hosts.catchAll {
+		return provider.Errorf(http.StatusBadRequest, "redirectionUrl is not allowed: this site has no host name to compare it with (set redirect_origins)")
+	}
+	if hosts.allows(u.Hostname()) {
 		return nil
 	}
 	return provider.Errorf(http.StatusBadRequest, "redirectionUrl origin %s is not allowed (see redirect_origins)", origin)
 }
 
+// sessionFromCookie is Host.SessionFromCookie. On a passthrough route the
+// cookie counts only with X-IDV: 1 (see XIDV): the provider then finds no
+// session and answers as it does for a request without one.
 func (h *Handler) sessionFromCookie(r *http.Request) *session.Session {
+	if !cookieAllowed(r) {
+		return nil
+	}
 	c, err := r.Cookie(Cookie)
 	if err != nil || !session.ValidID(c.Value) {
 		return nil
@@ -193,7 +239,7 @@ func (h *Handler) bindSession(w http.ResponseWriter, r *http.Request, s *session
 		Path:     path,
 		Expires:  s.ExpiresAt,
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   clientHTTPS(r),
 		SameSite: http.SameSiteLaxMode,
 	})
 }

@@ -514,7 +514,7 @@ func TestPassthroughStreamsWithSessionToken(t *testing.T) {
 	sum := sha256.Sum256(big)
 	for _, p := range []string{"/omni/add/front-id/v2?onlyFront=true", "/0/omni/add/front-id/v2?onlyFront=true"} {
 		status, _, body := testcaddy.Do(t, c, "POST", e.api(p), bytes.NewReader(big),
-			"X-Api-Key", "client-supplied", "Authorization", "Bearer client", "Content-Type", "application/octet-stream")
+			"X-Api-Key", "client-supplied", "Authorization", "Bearer client", "Content-Type", "application/octet-stream", "X-IDV", "1")
 		m := testcaddy.JSON(t, body)
 		wantStatus(t, status, m, 200)
 		if m["path"] != "/0/omni/add/front-id/v2" || m["query"] != "onlyFront=true" || m["bytes"] != float64(len(big)) || m["sha256"] != hex.EncodeToString(sum[:]) {

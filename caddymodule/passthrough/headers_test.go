@@ -16,6 +16,8 @@ func TestHeadersStrippedBothWays(t *testing.T) {
 			w.Header().Set(h, "x")
 		}
 		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("Expires", "Thu, 01 Jan 2099 00:00:00 GMT")
 		_ = json.NewEncoder(w).Encode(map[string]any{"headers": r.Header, "path": r.URL.EscapedPath(), "host": r.Host})
 	}))
 	defer upstream.Close()
@@ -28,6 +30,7 @@ func TestHeadersStrippedBothWays(t *testing.T) {
 	}
 	req.Header.Set("Accept-Language", "fr")
 	w := httptest.NewRecorder()
+	w.Header().Set("Cache-Control", "no-store") // as the core sets it on every answer
 	if err := p.Forward(w, req, "get/score", http.Header{"X-Incode-Hardware-Id": {"session-token"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +60,11 @@ func TestHeadersStrippedBothWays(t *testing.T) {
 	}
 	if w.Header().Get("X-Content-Type-Options") != "nosniff" || w.Header().Get("Content-Security-Policy") != "sandbox; default-src 'none'" {
 		t.Fatalf("response headers: %v", w.Header())
+	}
+
+	// One session's answer: never stored by a cache on the way.
+	if cc := w.Header().Values("Cache-Control"); len(cc) != 1 || cc[0] != "no-store" || w.Header().Get("Expires") != "" {
+		t.Fatalf("Cache-Control %q, Expires %q; want only no-store", cc, w.Header().Get("Expires"))
 	}
 
 	up := httptest.NewRequest("GET", "http://app.example/api/omni/ws", nil)

@@ -31,8 +31,13 @@ var ErrBadPath = errors.New("path is not allowed")
 // (e.g. "get/score" for /api/omni/get/score) and returns it unchanged when
 // it is safe to append to the provider's root, or ErrBadPath. It refuses
 // rather than repairs: dot segments, empty segments, backslashes, control
-// characters, fragments, ';' (a Java upstream may read "..;" as ".."), and
-// percent-encodings of '/', '\\', '.', '%', ';', '#', '?' or control characters.
+// characters, fragments, ';' (a Java upstream may read "..;" as ".."),
+// percent-encodings of '/', '\\', '%', ';', '#', '?', control or non-ASCII
+// bytes, and percent-encodings of unreserved characters (RFC 3986 letters,
+// digits, '-', '.', '_', '~'). The last rule keeps every check on the path
+// (the billable-call filters of the providers, say) looking at the path the
+// provider decodes: "session%73" would otherwise pass a check for "sessions"
+// and reach the provider as /sessions. A client never needs to encode them.
 func Clean(suffix string) (string, error) {
 	if suffix == "" || len(suffix) > MaxPathLen || suffix[0] == '/' {
 		return "", ErrBadPath
@@ -45,7 +50,7 @@ func Clean(suffix string) (string, error) {
 				return "", ErrBadPath
 			}
 			v := unhex(suffix[i+1])<<4 | unhex(suffix[i+2])
-			if v == '/' || v == '\\' || v == '.' || v == '%' || v == ';' || v == '#' || v == '?' || v < 0x20 || v >= 0x7f {
+			if v == '/' || v == '\\' || v == '%' || v == ';' || v == '#' || v == '?' || v < 0x20 || v >= 0x7f || Unreserved(v) {
 				return "", ErrBadPath
 			}
 			i += 2
@@ -61,6 +66,13 @@ func Clean(suffix string) (string, error) {
 		}
 	}
 	return suffix, nil
+}
+
+// Unreserved reports whether c is an RFC 3986 unreserved character: one
+// that means the same encoded or not, so an encoded form only serves to
+// hide a path from a check.
+func Unreserved(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }
 
 func ishex(c byte) bool {
@@ -102,7 +114,7 @@ var Strip = []string{
 	"Cookie", "Authorization", "Proxy-Authorization", "X-Api-Key", "X-Incode-Hardware-Id",
 	"X-Token", "Auth", "Pubkey", "Forwarded", "X-Real-Ip", "True-Client-Ip", "X-Client-Ip",
 	"X-Host", "X-Original-Url", "X-Rewrite-Url", "X-Original-Host", "X-Http-Method-Override",
-	"X-Http-Method", "X-Method-Override", "Via", "Origin", "Referer",
+	"X-Http-Method", "X-Method-Override", "Via", "Origin", "Referer", "X-Idv",
 }
 
 // StripResponse lists the provider's response headers never relayed: they
@@ -144,8 +156,11 @@ func New(base *url.URL, root string, transport http.RoundTripper, logger *zap.Lo
 			for _, h := range StripResponse {
 				resp.Header.Del(h)
 			}
-			// Served from our origin: never sniffed or rendered as a page.
+			// Served from our origin: never sniffed or rendered as a page,
+			// and never kept by a shared cache (the answer is one session's).
 			resp.Header.Set("X-Content-Type-Options", "nosniff")
+			resp.Header.Set("Cache-Control", "no-store")
+			resp.Header.Del("Expires")
 			resp.Header.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 			return nil
 		},
@@ -157,7 +172,7 @@ func New(base *url.URL, root string, transport http.RoundTripper, logger *zap.Lo
 			if p.logger != nil && !errors.Is(err, context.Canceled) {
 				p.logger.Warn("passthrough failed", zap.Int("status", status), zap.String("path", p.root+"…"))
 			}
-			provider.WriteError(w, &provider.Error{Status: status, Msg: msg})
+			provider.WriteError(w, &provider.Error{Status: status, Msg: msg}) // sets Cache-Control: no-store
 		},
 	}
 	return p
@@ -222,6 +237,9 @@ func (p *Proxy) Forward(w http.ResponseWriter, r *http.Request, suffix string, h
 		// A tunnel with the session token attached would outlive every check.
 		return provider.Errorf(http.StatusBadRequest, "protocol upgrades are not proxied")
 	}
+	// The provider's answer sets Cache-Control (ModifyResponse); one set
+	// by the caller would be sent twice.
+	w.Header().Del("Cache-Control")
 	ctx := context.WithValue(r.Context(), ctxKey{}, &call{path: suffix, header: header})
 	p.rp.ServeHTTP(w, r.WithContext(ctx))
 	return nil

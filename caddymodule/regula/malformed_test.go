@@ -93,7 +93,7 @@ func TestPassthroughCannotCreateBillableObjects(t *testing.T) {
 		t.Fatalf("%d requests reached Regula", n)
 	}
 	// Reading the session still works.
-	if status, _, body := testcaddy.Do(t, c, "GET", s.site("/api/idv/sessions/"+st.SessionID), nil); status != http.StatusOK {
+	if status, _, body := testcaddy.Do(t, c, "GET", s.site("/api/idv/sessions/"+st.SessionID), nil, "X-IDV", "1"); status != http.StatusOK {
 		t.Fatalf("reading the session: %d %s", status, body)
 	}
 }

@@ -87,11 +87,11 @@ func TestAPIKeyOnlyOnEphemeral(t *testing.T) {
 	st := s.start(c, "GET", "/api/start", "")
 	s.start(testcaddy.Client(), "GET", "/api/start?uniqueId="+st.UniqueID, "")
 	status, _, body := testcaddy.Do(t, c, "POST", s.site("/api/idv/documents/upload"), strings.NewReader(`{"a":1}`),
-		"Authorization", "Bearer browser-credential", "X-Api-Key", "browser-key")
+		"Authorization", "Bearer browser-credential", "X-Api-Key", "browser-key", "X-IDV", "1")
 	if status != http.StatusOK {
 		t.Fatalf("passthrough: %d %s", status, body)
 	}
-	if status, _, body := testcaddy.Do(t, c, "GET", s.site("/api/idv/sessions/"+st.SessionID), nil); status != http.StatusOK {
+	if status, _, body := testcaddy.Do(t, c, "GET", s.site("/api/idv/sessions/"+st.SessionID), nil, "X-IDV", "1"); status != http.StatusOK {
 		t.Fatalf("passthrough read: %d %s", status, body)
 	}
 	testcaddy.Do(t, http.DefaultClient, "GET", st.URL, nil)
@@ -192,7 +192,7 @@ func TestExternalUserID(t *testing.T) {
 	s := startStack(t, stackOpts{})
 	metadata := func(c *http.Client, sessionID string) map[string]any {
 		t.Helper()
-		status, _, body := testcaddy.Do(t, c, "GET", s.site("/api/idv/sessions/"+sessionID), nil)
+		status, _, body := testcaddy.Do(t, c, "GET", s.site("/api/idv/sessions/"+sessionID), nil, "X-IDV", "1")
 		var out struct {
 			Metadata map[string]any `json:"metadata"`
 		}
@@ -239,7 +239,8 @@ type echoed struct {
 
 func echo(t *testing.T, c *http.Client, method, u, body string, header ...string) echoed {
 	t.Helper()
-	status, _, out := testcaddy.Do(t, c, method, u, strings.NewReader(body), header...)
+	// A page's cookie-bound passthrough call carries X-IDV: 1.
+	status, _, out := testcaddy.Do(t, c, method, u, strings.NewReader(body), append([]string{"X-IDV", "1"}, header...)...)
 	var e echoed
 	if status != http.StatusOK || json.Unmarshal([]byte(out), &e) != nil {
 		t.Fatalf("%s %s: %d %s", method, u, status, out)
@@ -273,10 +274,10 @@ func TestUsersGetTheirOwnTokens(t *testing.T) {
 	if e.SessionID != sb.SessionID || e.Query != "x=1&y=%20" {
 		t.Fatalf("uniqueId passthrough: %+v", e)
 	}
-	if status, _, out := testcaddy.Do(t, a, "GET", s.site("/api/idv/sessions/"+sb.SessionID), nil); status != http.StatusForbidden {
+	if status, _, out := testcaddy.Do(t, a, "GET", s.site("/api/idv/sessions/"+sb.SessionID), nil, "X-IDV", "1"); status != http.StatusForbidden {
 		t.Fatalf("user A read user B's session: %d %s", status, out)
 	}
-	if status, _, out := testcaddy.Do(t, a, "GET", s.site("/api/idv/sessions/"+sa.SessionID), nil); status != http.StatusOK {
+	if status, _, out := testcaddy.Do(t, a, "GET", s.site("/api/idv/sessions/"+sa.SessionID), nil, "X-IDV", "1"); status != http.StatusOK {
 		t.Fatalf("user A could not read its session: %d %s", status, out)
 	}
 }
@@ -301,7 +302,7 @@ func TestExpiredSession(t *testing.T) {
 		t.Fatalf("resuming an expired session: %d %s", status, body)
 	}
 	cookie := "idv_session=" + st.UniqueID
-	if status, _, body := testcaddy.Do(t, testcaddy.Client(), "GET", s.site("/api/idv/live"), nil, "Cookie", cookie); status != http.StatusUnauthorized {
+	if status, _, body := testcaddy.Do(t, testcaddy.Client(), "GET", s.site("/api/idv/live"), nil, "Cookie", cookie, "X-IDV", "1"); status != http.StatusUnauthorized {
 		t.Fatalf("passthrough with an expired session's cookie: %d %s", status, body)
 	}
 	if status, _, body := testcaddy.Do(t, testcaddy.Client(), "GET", s.site("/api/idv/live?uniqueId="+st.UniqueID), nil); status != http.StatusUnauthorized {
@@ -336,7 +337,7 @@ func TestPassthroughWithoutSession(t *testing.T) {
 	} {
 		var hdr []string
 		if r.cookie != "" {
-			hdr = []string{"Cookie", r.cookie}
+			hdr = []string{"Cookie", r.cookie, "X-IDV", "1"}
 		}
 		status, _, body := testcaddy.Do(t, testcaddy.Client(), "GET", s.site(r.path), nil, hdr...)
 		if status != http.StatusUnauthorized || !strings.Contains(body, `"success":false`) {
@@ -369,7 +370,7 @@ func TestHostilePassthroughPaths(t *testing.T) {
 		"/api/idv//echo",
 		"/api/idv/",
 	} {
-		status, body := rawRequest(t, http.DefaultClient, "GET", s.site("/"), p, "Cookie", "idv_session="+st.UniqueID)
+		status, body := rawRequest(t, http.DefaultClient, "GET", s.site("/"), p, "Cookie", "idv_session="+st.UniqueID, "X-IDV", "1")
 		if status != http.StatusBadRequest {
 			t.Errorf("%s: %d %s", p, status, body)
 		}
@@ -378,7 +379,7 @@ func TestHostilePassthroughPaths(t *testing.T) {
 		t.Fatalf("hostile paths reached the platform: %+v", reqs)
 	}
 	// The same session passes a clean path, so the refusals were the paths.
-	status, body := rawRequest(t, http.DefaultClient, "GET", s.site("/"), "/api/idv/echo", "Cookie", "idv_session="+st.UniqueID)
+	status, body := rawRequest(t, http.DefaultClient, "GET", s.site("/"), "/api/idv/echo", "Cookie", "idv_session="+st.UniqueID, "X-IDV", "1")
 	if status != http.StatusOK {
 		t.Fatalf("clean path: %d %s", status, body)
 	}
@@ -425,7 +426,7 @@ func TestUpstreamFailures(t *testing.T) {
 	c := testcaddy.Client()
 	s.start(c, "GET", "/api/start", "")
 	s.fault(sandbox.Fault{Provider: "regula", Op: "api/*", Latency: "3s", Times: 1})
-	if status, _, body := testcaddy.Do(t, c, "GET", s.site("/api/idv/slow"), nil); status != http.StatusGatewayTimeout {
+	if status, _, body := testcaddy.Do(t, c, "GET", s.site("/api/idv/slow"), nil, "X-IDV", "1"); status != http.StatusGatewayTimeout {
 		t.Fatalf("slow passthrough: %d %s", status, body)
 	}
 }

@@ -93,6 +93,14 @@ func (c *Config) Provision() error {
 	return nil
 }
 
+// HeaderName is the resolved header name of the header method, else "".
+func (c *Config) HeaderName() string {
+	if c.Method != Header {
+		return ""
+	}
+	return c.name
+}
+
 // Secrets returns the resolved secrets, for the log redactor.
 func (c *Config) Secrets() []string { return []string{c.value, c.pass, c.secret} }
 

@@ -120,3 +120,20 @@ func TestProvisionNeedsFields(t *testing.T) {
 		t.Fatal("{env.*} not resolved at provision")
 	}
 }
+
+// TestHeaderName: the core hides the configured header (resolved) from
+// access logs; other methods have none.
+func TestHeaderName(t *testing.T) {
+	t.Setenv("IDV_TEST_HOOK_HEADER", "X-Custom-Hook")
+	c := &Config{Method: Header, Name: "{env.IDV_TEST_HOOK_HEADER}", Value: "v"}
+	if err := c.Provision(); err != nil {
+		t.Fatal(err)
+	}
+	if c.HeaderName() != "X-Custom-Hook" {
+		t.Fatalf("HeaderName() = %q", c.HeaderName())
+	}
+	b := &Config{Method: Basic, Username: "u", Password: "p"}
+	if err := b.Provision(); err != nil || b.HeaderName() != "" {
+		t.Fatalf("basic: %q %v", b.HeaderName(), err)
+	}
+}
