@@ -86,6 +86,8 @@ type groupSync struct {
 	started   uint64 // flushes started
 	completed uint64 // flushes completed (all of those started, in order)
 	lastErr   error  // result of the last completed flush
+	arrived   uint64 // calls of wait (tests)
+	flush     func(root string) error
 }
 
 var syncers sync.Map // root -> *groupSync
@@ -98,7 +100,7 @@ func syncerFor(root string) *groupSync {
 	if g, ok := syncers.Load(abs); ok {
 		return g.(*groupSync)
 	}
-	g := &groupSync{root: abs}
+	g := &groupSync{root: abs, flush: syncfs}
 	g.cond = sync.NewCond(&g.mu)
 	v, _ := syncers.LoadOrStore(abs, g)
 	return v.(*groupSync)
@@ -109,6 +111,7 @@ func syncerFor(root string) *groupSync {
 func (g *groupSync) wait() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.arrived++
 	need := g.started + 1 // a flush that has not started yet
 	for g.completed < need {
 		if g.running {
@@ -118,7 +121,7 @@ func (g *groupSync) wait() error {
 		g.running = true
 		g.started++
 		g.mu.Unlock()
-		err := syncfs(g.root)
+		err := g.flush(g.root)
 		g.mu.Lock()
 		g.running = false
 		g.completed = g.started
