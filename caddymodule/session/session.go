@@ -23,6 +23,7 @@ import (
 
 	"github.com/caddyserver/certmagic"
 	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Errors returned by the store. A uniqueId given explicitly that is unknown,
@@ -132,18 +133,20 @@ func ValidID(id string) bool {
 //
 // The record layout is the same on every storage: the session at
 // idv/<ns>/sessions/<uniqueId>.json, its index at idv/<ns>/refs/<hash>.
-// How they are written depends on the storage: on certmagic's file storage
-// (Caddy's default) through a group commit (see fileWriter); on a storage
-// implementing IndexedStorage (idv_redis) in one round trip with an expiry
-// index that makes the sweep linear in the expired sessions; elsewhere with
-// Storage.Store.
+// On certmagic's file storage (Caddy's default) sessions live in one bbolt
+// database instead, written with group commit (see boltstore.go); on a
+// storage implementing IndexedStorage (idv_redis) a session is written in
+// one round trip with an expiry index that makes the sweep linear in the
+// expired sessions; elsewhere with Storage.Store.
 type StorageStore struct {
 	Storage   certmagic.Storage
 	Namespace string // e.g. "incode" or a hash of the handler's prefix
 	Now       func() time.Time
 
 	initOnce sync.Once
-	files    *fileWriter    // certmagic.FileStorage on Linux
+	initErr  error
+	db       *bolt.DB // certmagic.FileStorage
+	dbPath   string
 	indexed  IndexedStorage // idv_redis
 	probedAt atomic.Int64   // last successful write probe (unix nanos)
 }
@@ -169,15 +172,30 @@ type WriteProber interface {
 	ProbeWrite(ctx context.Context) error
 }
 
-func (st *StorageStore) init() {
+func (st *StorageStore) init() error {
 	st.initOnce.Do(func() {
 		switch s := st.Storage.(type) {
 		case *certmagic.FileStorage:
-			st.files = newFileWriter(s)
+			st.db, st.dbPath, st.initErr = openBolt(s)
 		case IndexedStorage:
 			st.indexed = s
 		}
 	})
+	if st.initErr != nil {
+		return unavailable("opening session storage", st.initErr)
+	}
+	return nil
+}
+
+// Open prepares the store (on the file storage: opens the session
+// database), so that a configuration error shows when the handler starts.
+func (st *StorageStore) Open() error { return st.init() }
+
+// Close releases what Open took.
+func (st *StorageStore) Close() {
+	if st.dbPath != "" {
+		closeBolt(st.dbPath)
+	}
 }
 
 func (st *StorageStore) expiryIndex() string { return path.Join("idv", st.Namespace, "expiry") }
@@ -185,11 +203,13 @@ func (st *StorageStore) expiryIndex() string { return path.Join("idv", st.Namesp
 // put stores the values (and, on an indexed storage, indexes the session's
 // expiry) as one durable write.
 func (st *StorageStore) put(ctx context.Context, s *Session, keys []string, values [][]byte) error {
-	st.init()
+	if err := st.init(); err != nil {
+		return err
+	}
 	var err error
 	switch {
-	case st.files != nil:
-		err = st.files.put(ctx, keys, values)
+	case st.db != nil:
+		err = st.boltCreate(ctx, s, values[0])
 	case st.indexed != nil:
 		err = st.indexed.StoreIndexed(ctx, keys, values, st.expiryIndex(), s.UniqueID, s.ExpiresAt)
 	default:
@@ -283,12 +303,18 @@ func (st *StorageStore) load(ctx context.Context, id string) (*Session, error) {
 	if !ValidID(id) {
 		return nil, ErrMalformedID
 	}
-	b, err := st.Storage.Load(ctx, st.sessionKey(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotFound
+	if err := st.init(); err != nil {
+		return nil, err
+	}
+	var b []byte
+	var err error
+	if st.db != nil {
+		b, err = st.boltLoadRaw(ctx, nil, id)
+	} else {
+		b, err = st.fileLoadRaw(ctx, id)
 	}
 	if err != nil {
-		return nil, unavailable("loading session", err)
+		return nil, err
 	}
 	var s Session
 	if err := json.Unmarshal(b, &s); err != nil {
@@ -314,14 +340,20 @@ func (st *StorageStore) LoadByRef(ctx context.Context, ref string) (*Session, er
 	if ref == "" {
 		return nil, ErrNotFound
 	}
-	b, err := st.Storage.Load(ctx, st.refKey(ref))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotFound
+	if err := st.init(); err != nil {
+		return nil, err
+	}
+	var id string
+	var err error
+	if st.db != nil {
+		id, err = st.boltRef(ctx, ref)
+	} else {
+		id, err = st.fileRef(ctx, ref)
 	}
 	if err != nil {
-		return nil, unavailable("loading session index", err)
+		return nil, err
 	}
-	return st.load(ctx, string(b))
+	return st.load(ctx, id)
 }
 
 // Update implements Store. The storage lock makes read-modify-write safe
@@ -329,6 +361,12 @@ func (st *StorageStore) LoadByRef(ctx context.Context, ref string) (*Session, er
 func (st *StorageStore) Update(ctx context.Context, id string, fn func(*Session) (bool, error)) (*Session, error) {
 	if !ValidID(id) {
 		return nil, ErrMalformedID
+	}
+	if err := st.init(); err != nil {
+		return nil, err
+	}
+	if st.db != nil {
+		return st.boltUpdate(ctx, id, fn)
 	}
 	lockName := path.Join("idv", st.Namespace, "lock", id)
 	if err := st.Storage.Lock(ctx, lockName); err != nil {
@@ -363,8 +401,19 @@ var _ Store = (*StorageStore)(nil)
 // stored before the index existed. Elsewhere it lists the sessions and
 // reads each.
 func (st *StorageStore) Sweep(ctx context.Context, retention time.Duration) (int, error) {
-	st.init()
+	if err := st.init(); err != nil {
+		return 0, err
+	}
 	cutoff := st.now().Add(-retention)
+	if st.db != nil {
+		n, err := st.boltSweep(ctx, cutoff)
+		if err != nil {
+			return n, err
+		}
+		// Sessions stored as files before the database.
+		m, err := st.sweepList(ctx, cutoff, nil)
+		return n + m, err
+	}
 	if st.indexed == nil {
 		return st.sweepList(ctx, cutoff, nil)
 	}
