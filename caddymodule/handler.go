@@ -222,6 +222,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("idv: storage_namespace must not contain a path separator or '..'")
 	}
 	store.Namespace = h.namespace
+	if err := store.Open(); err != nil {
+		return fmt.Errorf("idv: %w", err)
+	}
+	h.releases = append(h.releases, store.Close)
 	// The credentials are part of the cache key: a token obtained with one
 	// set is never used after they change.
 	secretSum := sha256.Sum256([]byte(strings.Join(p.Secrets(), "\x00")))

@@ -126,6 +126,9 @@ func clientKey(r *http.Request) string {
 }
 
 func (h *Handler) allowCreate(r *http.Request) error {
+	if err := h.checkWritable(r); err != nil {
+		return err
+	}
 	if h.quota == nil {
 		return nil
 	}

@@ -114,6 +114,13 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 		}
 		r = r.WithContext(context.WithValue(provider.WithSuffix(r.Context(), suffix), passthroughKey{}, true))
 	}
+	if rt.CreatesSession {
+		var err error
+		if r, err = h.preloadCookieSession(r); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	if err := rt.Handle(w, r); err != nil {
 		h.fail(w, r, err)
 	}
@@ -126,7 +133,7 @@ func safeMethod(m string) bool {
 // fail writes err as JSON and logs it; server-side causes are logged, never
 // sent.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	pe := provider.WriteError(w, err)
+	pe := provider.WriteError(w, asUnavailable(err))
 	fields := []zap.Field{zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", pe.Status), zap.String("error", pe.Msg)}
 	if pe.Err != nil {
 		fields = append(fields, zap.String("cause", redactErr(pe.Err)))
@@ -208,7 +215,7 @@ func (h *Handler) sessionFromCookie(r *http.Request) *session.Session {
 	if err != nil || !session.ValidID(c.Value) {
 		return nil
 	}
-	s, err := h.store.Load(r.Context(), c.Value)
+	s, err := h.loadCookieSession(r, c.Value)
 	if err != nil {
 		return nil
 	}

@@ -29,10 +29,20 @@
 // starts with "a/b/". A lock named N is the Redis string
 // "<key_prefix>:lock:N" holding the holder's random token, with a TTL.
 //
-// Load and Store are single commands; Exists, Stat, List and Delete of a
-// directory SCAN the keys below it (glob characters in keys are escaped), so
-// they cost O(keys in the database): fine for certmagic's occasional
-// maintenance, and the idv session store never uses them.
+// Load, Store and Delete of a file are single commands (a file has nothing
+// below it, as on the file system storage: Delete of a key that is a file
+// removes that file only). Exists, Stat, List and Delete of a directory SCAN
+// the keys below it (glob characters in keys are escaped), so they cost
+// O(keys in the database): fine for certmagic's occasional maintenance, and
+// the idv session store never uses them on Redis.
+//
+// The session store also uses the optional interfaces of package session:
+// StoreIndexed writes a session, its index record and its entry in the
+// expiry index (the sorted set "<key_prefix>:index:idv/<ns>/expiry", scored
+// by unix milliseconds) in one MULTI/EXEC; IndexDue/IndexRemove let the
+// sweep read only the sessions due. ProbeWrite (SET "<key_prefix>:probe"
+// with a 10s TTL) tells before a billable provider call whether a session
+// could be stored.
 //
 // # Locks
 //
@@ -43,7 +53,11 @@
 // dies (crash, kill -9, network partition) loses it within lock_ttl. Unlock
 // deletes the key with a compare-and-delete Lua script: only the holder's
 // token releases it, so a holder whose lease expired cannot release the lock
-// another instance now holds.
+// another instance now holds. Within one process, certmagic's Unlock names
+// a lock and not an acquisition, so a per-name gate admits one holder at a
+// time: a second caller waits for the first one's Unlock even when the
+// first one's lease expired, instead of taking a lock the first one would
+// then release.
 //
 // One go-redis client (connection pool) is shared by every configuration
 // with the same connection settings, through a caddy.UsagePool, so config

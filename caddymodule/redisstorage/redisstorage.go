@@ -77,6 +77,8 @@ type Storage struct {
 	addr     string // resolved Address
 	dataNS   string // "<prefix>:data:"
 	lockNS   string // "<prefix>:lock:"
+	indexNS  string // "<prefix>:index:"
+	probeKey string // "<prefix>:probe"
 	lockTTL  time.Duration
 	timeout  time.Duration
 	poolSalt string // tests: a private client per instance
@@ -85,10 +87,59 @@ type Storage struct {
 	held *lockTable
 }
 
-// lockTable is the locks this instance holds, by name.
+// lockTable is the locks this instance holds, by name, and the gates that
+// admit one holder per name in this process.
+//
+// certmagic's Unlock names a lock, not an acquisition, so two holders of
+// one name in one process could not be told apart: a holder whose lease
+// expired (a stalled refresh) would release the lock its successor in this
+// process took. The gate makes the successor wait for the old holder's
+// Unlock instead; between processes, the token (compare-and-delete) keeps
+// an old holder from releasing the new one's lock.
 type lockTable struct {
 	mu    sync.Mutex
 	locks map[string]*heldLock
+	gates map[string]chan struct{} // closed when the name's holder leaves
+}
+
+// enter waits until no other caller in this process holds name.
+func (t *lockTable) enter(ctx context.Context, name string) error {
+	for {
+		t.mu.Lock()
+		ch, busy := t.gates[name]
+		if !busy {
+			t.gates[name] = make(chan struct{})
+			t.mu.Unlock()
+			return nil
+		}
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// tryEnter is enter without waiting.
+func (t *lockTable) tryEnter(name string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, busy := t.gates[name]; busy {
+		return false
+	}
+	t.gates[name] = make(chan struct{})
+	return true
+}
+
+// leave lets the next caller waiting for name in.
+func (t *lockTable) leave(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if ch, ok := t.gates[name]; ok {
+		delete(t.gates, name)
+		close(ch)
+	}
 }
 
 func (t *lockTable) put(name string, h *heldLock) (old *heldLock) {
@@ -180,7 +231,9 @@ func (s *Storage) Provision(ctx caddy.Context) error {
 	s.addr = addr
 	s.dataNS = prefix + ":data:"
 	s.lockNS = prefix + ":lock:"
-	s.held = &lockTable{locks: map[string]*heldLock{}}
+	s.indexNS = prefix + ":index:"
+	s.probeKey = prefix + ":probe"
+	s.held = &lockTable{locks: map[string]*heldLock{}, gates: map[string]chan struct{}{}}
 
 	// The pool key covers everything that shapes a connection; the password
 	// enters it only hashed.
@@ -237,6 +290,7 @@ func (s *Storage) Cleanup() error {
 			s.logger.Warn("releasing a lock at cleanup failed; it expires by itself", zap.String("lock", name), zap.Error(err))
 		}
 		cancel()
+		s.held.leave(name)
 	}
 	if s.release != nil {
 		s.release()
@@ -344,10 +398,16 @@ func (s *Storage) Delete(ctx context.Context, key string) error {
 	if k == "" {
 		return fmt.Errorf("idv_redis: refusing to delete the storage root")
 	}
-	if err := s.client.Unlink(ctx, s.dataNS+k).Err(); err != nil {
+	n, err := s.client.Unlink(ctx, s.dataNS+k).Result()
+	if err != nil {
 		return fmt.Errorf("idv_redis: deleting %s: %w", key, err)
 	}
-	err := s.scan(ctx, s.childPattern(k), func(keys []string) error {
+	if n > 0 {
+		// It was a file, and a file has nothing below it (Store never
+		// writes below a file in certmagic's layout): one round trip.
+		return nil
+	}
+	err = s.scan(ctx, s.childPattern(k), func(keys []string) error {
 		return s.client.Unlink(ctx, keys...).Err()
 	})
 	if err != nil {
@@ -478,13 +538,17 @@ func newToken() string {
 // Lock implements certmagic.Locker: it blocks until this instance holds
 // the lock named name or ctx ends.
 func (s *Storage) Lock(ctx context.Context, name string) error {
+	if err := s.held.enter(ctx, name); err != nil {
+		return err
+	}
 	wait := minLockPoll
 	timer := time.NewTimer(0)
 	<-timer.C
 	defer timer.Stop()
 	for {
-		ok, err := s.TryLock(ctx, name)
+		ok, err := s.acquire(ctx, name)
 		if err != nil {
+			s.held.leave(name)
 			return err
 		}
 		if ok {
@@ -497,6 +561,7 @@ func (s *Storage) Lock(ctx context.Context, name string) error {
 		timer.Reset(wait/2 + rand.N(wait))
 		select {
 		case <-ctx.Done():
+			s.held.leave(name)
 			return ctx.Err()
 		case <-timer.C:
 		}
@@ -506,6 +571,22 @@ func (s *Storage) Lock(ctx context.Context, name string) error {
 
 // TryLock implements certmagic.TryLocker: one attempt, no waiting.
 func (s *Storage) TryLock(ctx context.Context, name string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if !s.held.tryEnter(name) {
+		return false, nil
+	}
+	ok, err := s.acquire(ctx, name)
+	if !ok || err != nil {
+		s.held.leave(name)
+	}
+	return ok, err
+}
+
+// acquire is one attempt at the Redis lock, by a caller that passed the
+// gate; on success it starts the lease refresher.
+func (s *Storage) acquire(ctx context.Context, name string) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -563,12 +644,81 @@ func (s *Storage) Unlock(ctx context.Context, name string) error {
 		return nil
 	}
 	h.stopRefresh()
+	defer s.held.leave(name)
 	n, err := unlockScript.Run(ctx, s.client, []string{s.lockNS + name}, h.token).Int()
 	if err != nil {
 		return fmt.Errorf("idv_redis: unlocking %s: %w", name, err)
 	}
 	if n == 0 {
 		s.logger.Warn("unlock: the lock had already expired or been taken over", zap.String("lock", name))
+	}
+	return nil
+}
+
+// ProbeWrite implements session.WriteProber: one SET with a short TTL, so
+// a server that is down, read-only (a replica) or out of memory is found
+// before a billable provider call rather than after it.
+func (s *Storage) ProbeWrite(ctx context.Context) error {
+	if err := s.client.Set(ctx, s.probeKey, "1", 10*time.Second).Err(); err != nil {
+		return fmt.Errorf("idv_redis: probing %s: %w", s.addr, err)
+	}
+	return nil
+}
+
+func (s *Storage) indexKey(index string) string { return s.indexNS + cleanKey(index) }
+
+// StoreIndexed implements session.IndexedStorage: the values (as Store
+// writes them) and the index entry (a sorted set scored by unix
+// milliseconds) in one MULTI/EXEC round trip.
+func (s *Storage) StoreIndexed(ctx context.Context, keys []string, values [][]byte, index, member string, at time.Time) error {
+	if len(keys) != len(values) {
+		return fmt.Errorf("idv_redis: %d keys for %d values", len(keys), len(values))
+	}
+	for _, k := range keys {
+		if cleanKey(k) == "" {
+			return fmt.Errorf("idv_redis: cannot store at the root key")
+		}
+	}
+	mod := time.Now().UTC().Format(time.RFC3339Nano)
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			v := values[i]
+			if v == nil {
+				v = []byte{}
+			}
+			p.HSet(ctx, s.dataKey(k), "value", v, "modified", mod)
+		}
+		p.ZAdd(ctx, s.indexKey(index), redis.Z{Score: float64(at.UnixMilli()), Member: member})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("idv_redis: storing %d keys and indexing them: %w", len(keys), err)
+	}
+	return nil
+}
+
+// IndexDue implements session.IndexedStorage (ZRANGE BYSCORE ... LIMIT).
+func (s *Storage) IndexDue(ctx context.Context, index string, before time.Time, limit int) ([]string, error) {
+	out, err := s.client.ZRangeByScore(ctx, s.indexKey(index), &redis.ZRangeBy{
+		Min: "-inf", Max: "(" + strconv.FormatInt(before.UnixMilli(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("idv_redis: reading index %s: %w", index, err)
+	}
+	return out, nil
+}
+
+// IndexRemove implements session.IndexedStorage.
+func (s *Storage) IndexRemove(ctx context.Context, index string, members ...string) error {
+	if len(members) == 0 {
+		return nil
+	}
+	args := make([]any, len(members))
+	for i, m := range members {
+		args[i] = m
+	}
+	if err := s.client.ZRem(ctx, s.indexKey(index), args...).Err(); err != nil {
+		return fmt.Errorf("idv_redis: updating index %s: %w", index, err)
 	}
 	return nil
 }

@@ -142,8 +142,20 @@ func TestDeleteRemovesKeyAndEverythingBelow(t *testing.T) {
 	if _, err := s.Load(ctx, "a/c"); err != nil {
 		t.Errorf("a/c was deleted with a/b: %v", err)
 	}
-	// "a" is both a file and a directory here: Delete removes both, and
-	// "ab/x" (not below "a" component-wise) stays.
+	// "a" is both a file and a directory here (which the file system
+	// storage cannot be): like os.RemoveAll on a file, Delete removes the
+	// file in one round trip and leaves what is below; a Delete of "a" as
+	// a directory then removes that, and "ab/x" (not below "a"
+	// component-wise) stays.
+	if err := s.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Load(ctx, "a"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the file a survived its delete: %v", err)
+	}
+	if _, err := s.Load(ctx, "a/c"); err != nil {
+		t.Errorf("deleting the file a removed a/c: %v", err)
+	}
 	if err := s.Delete(ctx, "a"); err != nil {
 		t.Fatal(err)
 	}

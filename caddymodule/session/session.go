@@ -17,10 +17,13 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
 	"github.com/google/uuid"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Errors returned by the store. A uniqueId given explicitly that is unknown,
@@ -30,7 +33,23 @@ var (
 	ErrMalformedID = errors.New("uniqueId is not a valid UUID")
 	ErrNotFound    = errors.New("no session with that uniqueId")
 	ErrExpired     = errors.New("the session has expired")
+	// ErrUnavailable wraps every failure of the storage itself (Redis
+	// down, disk read-only, ...), as opposed to "no such session": the
+	// core answers it with 503 and Retry-After, never with a new session.
+	ErrUnavailable = errors.New("session storage is unavailable")
 )
+
+// storageError is a failure of the storage: errors.Is(err, ErrUnavailable)
+// holds, and the cause stays for the logs.
+type storageError struct {
+	op  string
+	err error
+}
+
+func (e *storageError) Error() string   { return e.op + ": " + e.err.Error() }
+func (e *storageError) Unwrap() []error { return []error{ErrUnavailable, e.err} }
+
+func unavailable(op string, err error) error { return &storageError{op: op, err: err} }
 
 // Event is one provider notification recorded on a session.
 type Event struct {
@@ -111,10 +130,124 @@ func ValidID(id string) bool {
 }
 
 // StorageStore keeps sessions in a certmagic.Storage under Namespace.
+//
+// The record layout is the same on every storage: the session at
+// idv/<ns>/sessions/<uniqueId>.json, its index at idv/<ns>/refs/<hash>.
+// On certmagic's file storage (Caddy's default) sessions live in one bbolt
+// database instead, written with group commit (see boltstore.go); on a
+// storage implementing IndexedStorage (idv_redis) a session is written in
+// one round trip with an expiry index that makes the sweep linear in the
+// expired sessions; elsewhere with Storage.Store.
 type StorageStore struct {
 	Storage   certmagic.Storage
 	Namespace string // e.g. "incode" or a hash of the handler's prefix
 	Now       func() time.Time
+
+	initOnce sync.Once
+	initErr  error
+	db       *bolt.DB // certmagic.FileStorage
+	dbPath   string
+	indexed  IndexedStorage // idv_redis
+	probedAt atomic.Int64   // last successful write probe (unix nanos)
+}
+
+// IndexedStorage is implemented by storages that can write several keys in
+// one round trip and keep an ordered index (idv_redis: MULTI and a sorted
+// set). The session store then keeps every session in an expiry index, so
+// that the sweep reads only the sessions due, not the whole keyspace.
+type IndexedStorage interface {
+	// StoreIndexed stores values[i] at keys[i] and adds member to index
+	// with the time at, atomically. keys may be empty.
+	StoreIndexed(ctx context.Context, keys []string, values [][]byte, index, member string, at time.Time) error
+	// IndexDue returns up to limit members of index whose time is before
+	// before, earliest first.
+	IndexDue(ctx context.Context, index string, before time.Time, limit int) ([]string, error)
+	// IndexRemove removes members from index.
+	IndexRemove(ctx context.Context, index string, members ...string) error
+}
+
+// WriteProber is implemented by storages that can tell cheaply whether a
+// write would succeed now (idv_redis: a SET with a short TTL).
+type WriteProber interface {
+	ProbeWrite(ctx context.Context) error
+}
+
+func (st *StorageStore) init() error {
+	st.initOnce.Do(func() {
+		switch s := st.Storage.(type) {
+		case *certmagic.FileStorage:
+			st.db, st.dbPath, st.initErr = openBolt(s)
+		case IndexedStorage:
+			st.indexed = s
+		}
+	})
+	if st.initErr != nil {
+		return unavailable("opening session storage", st.initErr)
+	}
+	return nil
+}
+
+// Open prepares the store (on the file storage: opens the session
+// database), so that a configuration error shows when the handler starts.
+func (st *StorageStore) Open() error { return st.init() }
+
+// Close releases what Open took.
+func (st *StorageStore) Close() {
+	if st.dbPath != "" {
+		closeBolt(st.dbPath)
+	}
+}
+
+func (st *StorageStore) expiryIndex() string { return path.Join("idv", st.Namespace, "expiry") }
+
+// put stores the values (and, on an indexed storage, indexes the session's
+// expiry) as one durable write.
+func (st *StorageStore) put(ctx context.Context, s *Session, keys []string, values [][]byte) error {
+	if err := st.init(); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case st.db != nil:
+		err = st.boltCreate(ctx, s, values[0])
+	case st.indexed != nil:
+		err = st.indexed.StoreIndexed(ctx, keys, values, st.expiryIndex(), s.UniqueID, s.ExpiresAt)
+	default:
+		for i, k := range keys {
+			if err = st.Storage.Store(ctx, k, values[i]); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return unavailable("storing session", err)
+	}
+	return nil
+}
+
+// probeEvery bounds how often Writable writes a probe record on a storage
+// that cannot probe itself cheaply.
+const probeEvery = time.Second
+
+// Writable reports whether a new session could be stored now; its error
+// wraps ErrUnavailable. The core calls it before a provider call that
+// bills a session, so that a storage outage bills nothing.
+func (st *StorageStore) Writable(ctx context.Context) error {
+	if p, ok := st.Storage.(WriteProber); ok {
+		if err := p.ProbeWrite(ctx); err != nil {
+			return unavailable("probing session storage", err)
+		}
+		return nil
+	}
+	// A probe record, at most once per probeEvery while it succeeds.
+	if time.Since(time.Unix(0, st.probedAt.Load())) < probeEvery {
+		return nil
+	}
+	if err := st.Storage.Store(ctx, path.Join("idv", st.Namespace, "probe"), []byte(st.now().Format(time.RFC3339Nano))); err != nil {
+		return unavailable("probing session storage", err)
+	}
+	st.probedAt.Store(time.Now().UnixNano())
+	return nil
 }
 
 func (st *StorageStore) now() time.Time {
@@ -145,15 +278,17 @@ func (st *StorageStore) Create(ctx context.Context, s *Session) error {
 		s.CreatedAt = now
 	}
 	s.UpdatedAt = now
-	if err := st.save(ctx, s); err != nil {
+	b, err := json.Marshal(s)
+	if err != nil {
 		return err
 	}
+	keys, values := []string{st.sessionKey(s.UniqueID)}, [][]byte{b}
 	if s.Ref != "" {
-		if err := st.Storage.Store(ctx, st.refKey(s.Ref), []byte(s.UniqueID)); err != nil {
-			return fmt.Errorf("storing session index: %w", err)
-		}
+		keys, values = append(keys, st.refKey(s.Ref)), append(values, []byte(s.UniqueID))
 	}
-	return nil
+	// The session and its index in one durable write: a crash after the
+	// answer leaves both.
+	return st.put(ctx, s, keys, values)
 }
 
 func (st *StorageStore) save(ctx context.Context, s *Session) error {
@@ -161,22 +296,25 @@ func (st *StorageStore) save(ctx context.Context, s *Session) error {
 	if err != nil {
 		return err
 	}
-	if err := st.Storage.Store(ctx, st.sessionKey(s.UniqueID), b); err != nil {
-		return fmt.Errorf("storing session: %w", err)
-	}
-	return nil
+	return st.put(ctx, s, []string{st.sessionKey(s.UniqueID)}, [][]byte{b})
 }
 
 func (st *StorageStore) load(ctx context.Context, id string) (*Session, error) {
 	if !ValidID(id) {
 		return nil, ErrMalformedID
 	}
-	b, err := st.Storage.Load(ctx, st.sessionKey(id))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotFound
+	if err := st.init(); err != nil {
+		return nil, err
+	}
+	var b []byte
+	var err error
+	if st.db != nil {
+		b, err = st.boltLoadRaw(ctx, nil, id)
+	} else {
+		b, err = st.fileLoadRaw(ctx, id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loading session: %w", err)
+		return nil, err
 	}
 	var s Session
 	if err := json.Unmarshal(b, &s); err != nil {
@@ -202,14 +340,20 @@ func (st *StorageStore) LoadByRef(ctx context.Context, ref string) (*Session, er
 	if ref == "" {
 		return nil, ErrNotFound
 	}
-	b, err := st.Storage.Load(ctx, st.refKey(ref))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, ErrNotFound
+	if err := st.init(); err != nil {
+		return nil, err
+	}
+	var id string
+	var err error
+	if st.db != nil {
+		id, err = st.boltRef(ctx, ref)
+	} else {
+		id, err = st.fileRef(ctx, ref)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loading session index: %w", err)
+		return nil, err
 	}
-	return st.load(ctx, string(b))
+	return st.load(ctx, id)
 }
 
 // Update implements Store. The storage lock makes read-modify-write safe
@@ -218,9 +362,18 @@ func (st *StorageStore) Update(ctx context.Context, id string, fn func(*Session)
 	if !ValidID(id) {
 		return nil, ErrMalformedID
 	}
+	if err := st.init(); err != nil {
+		return nil, err
+	}
+	if st.db != nil {
+		return st.boltUpdate(ctx, id, fn)
+	}
 	lockName := path.Join("idv", st.Namespace, "lock", id)
 	if err := st.Storage.Lock(ctx, lockName); err != nil {
-		return nil, fmt.Errorf("locking session: %w", err)
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, unavailable("locking session", err)
 	}
 	defer func() { _ = st.Storage.Unlock(context.WithoutCancel(ctx), lockName) }()
 	s, err := st.load(ctx, id)
@@ -239,36 +392,137 @@ var _ Store = (*StorageStore)(nil)
 
 // Sweep deletes the sessions that expired more than retention ago, with
 // their index records, and reports how many it deleted. Expired sessions
-// are kept for retention so that late webhooks still find theirs. It reads
-// every stored session, so it belongs in a periodic job, never in a request.
+// are kept for retention so that late webhooks still find theirs. It
+// belongs in a periodic job, never in a request.
+//
+// On an IndexedStorage it reads only the sessions due (the expiry index),
+// so it costs a constant number of round trips per deleted session
+// whatever the number of live ones; the first sweep indexes the sessions
+// stored before the index existed. Elsewhere it lists the sessions and
+// reads each.
 func (st *StorageStore) Sweep(ctx context.Context, retention time.Duration) (int, error) {
+	if err := st.init(); err != nil {
+		return 0, err
+	}
+	cutoff := st.now().Add(-retention)
+	if st.db != nil {
+		n, err := st.boltSweep(ctx, cutoff)
+		if err != nil {
+			return n, err
+		}
+		// Sessions stored as files before the database.
+		m, err := st.sweepList(ctx, cutoff, nil)
+		return n + m, err
+	}
+	if st.indexed == nil {
+		return st.sweepList(ctx, cutoff, nil)
+	}
+	deleted := 0
+	marker := path.Join("idv", st.Namespace, "expiry-indexed")
+	if _, err := st.Storage.Load(ctx, marker); errors.Is(err, fs.ErrNotExist) {
+		n, err := st.sweepList(ctx, cutoff, func(s *Session) error {
+			return st.indexed.StoreIndexed(ctx, nil, nil, st.expiryIndex(), s.UniqueID, s.ExpiresAt)
+		})
+		deleted += n
+		if err != nil {
+			return deleted, err
+		}
+		if err := st.Storage.Store(ctx, marker, []byte(st.now().Format(time.RFC3339))); err != nil {
+			return deleted, unavailable("storing the expiry index marker", err)
+		}
+	} else if err != nil {
+		return 0, unavailable("loading the expiry index marker", err)
+	}
+	const batch = 500
+	for {
+		ids, err := st.indexed.IndexDue(ctx, st.expiryIndex(), cutoff, batch)
+		if err != nil {
+			return deleted, unavailable("reading the expiry index", err)
+		}
+		for _, id := range ids {
+			if ctx.Err() != nil {
+				return deleted, ctx.Err()
+			}
+			s, err := st.load(ctx, id)
+			switch {
+			case errors.Is(err, ErrNotFound) || errors.Is(err, ErrMalformedID):
+				// Gone already: only the index entry is left.
+			case err != nil:
+				// Unreadable: leave it for a person, out of the way of
+				// the next sweeps.
+				if errors.Is(err, ErrUnavailable) {
+					return deleted, err
+				}
+			case !s.ExpiresAt.Before(cutoff):
+				// Its expiry moved: index it where it belongs now.
+				if err := st.indexed.StoreIndexed(ctx, nil, nil, st.expiryIndex(), id, s.ExpiresAt); err != nil {
+					return deleted, unavailable("indexing session", err)
+				}
+				continue
+			default:
+				if err := st.delete(ctx, s); err != nil {
+					return deleted, err
+				}
+				deleted++
+			}
+			if err := st.indexed.IndexRemove(ctx, st.expiryIndex(), id); err != nil {
+				return deleted, unavailable("updating the expiry index", err)
+			}
+		}
+		if len(ids) < batch {
+			return deleted, nil
+		}
+	}
+}
+
+// delete removes a session and the index record that still points to it.
+func (st *StorageStore) delete(ctx context.Context, s *Session) error {
+	if s.Ref != "" {
+		if b, err := st.Storage.Load(ctx, st.refKey(s.Ref)); err == nil && string(b) == s.UniqueID {
+			_ = st.Storage.Delete(ctx, st.refKey(s.Ref))
+		}
+	}
+	if err := st.Storage.Delete(ctx, st.sessionKey(s.UniqueID)); err != nil {
+		return unavailable("deleting session", err)
+	}
+	return nil
+}
+
+// sweepList is the sweep by listing every session; keep is called with each
+// session it keeps.
+func (st *StorageStore) sweepList(ctx context.Context, cutoff time.Time, keep func(*Session) error) (int, error) {
 	dir := path.Join("idv", st.Namespace, "sessions")
 	keys, err := st.Storage.List(ctx, dir, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("listing sessions: %w", err)
+		return 0, unavailable("listing sessions", err)
 	}
-	cutoff := st.now().Add(-retention)
 	deleted := 0
 	for _, key := range keys {
 		if ctx.Err() != nil {
 			return deleted, ctx.Err()
 		}
-		id := strings.TrimSuffix(path.Base(key), ".json")
+		base := path.Base(key)
+		if !strings.HasSuffix(base, ".json") {
+			continue // a temporary file of an interrupted write
+		}
+		id := strings.TrimSuffix(base, ".json")
 		s, err := st.load(ctx, id)
-		if err != nil || !s.ExpiresAt.Before(cutoff) {
+		if err != nil {
 			continue // unreadable ones are left for a person to look at
 		}
-		if s.Ref != "" {
-			// Only the index record that still points to this session.
-			if b, err := st.Storage.Load(ctx, st.refKey(s.Ref)); err == nil && string(b) == id {
-				_ = st.Storage.Delete(ctx, st.refKey(s.Ref))
+		if !s.ExpiresAt.Before(cutoff) {
+			if keep != nil {
+				if err := keep(s); err != nil {
+					return deleted, unavailable("indexing session", err)
+				}
 			}
+			continue
 		}
-		if err := st.Storage.Delete(ctx, st.sessionKey(id)); err != nil {
-			return deleted, fmt.Errorf("deleting session: %w", err)
+		if err := st.delete(ctx, s); err != nil {
+			return deleted, err
 		}
 		deleted++
 	}

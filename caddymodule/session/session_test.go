@@ -13,7 +13,9 @@ import (
 
 func newStore(t *testing.T) (*StorageStore, *time.Time) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	return &StorageStore{Storage: &certmagic.FileStorage{Path: t.TempDir()}, Namespace: "test", Now: func() time.Time { return now }}, &now
+	st := &StorageStore{Storage: &certmagic.FileStorage{Path: t.TempDir()}, Namespace: "test", Now: func() time.Time { return now }}
+	t.Cleanup(st.Close)
+	return st, &now
 }
 
 func TestCreateLoadByIDAndRef(t *testing.T) {

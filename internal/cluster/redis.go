@@ -50,7 +50,10 @@ func FreePort(t testing.TB) int {
 type Redis struct {
 	Addr    string
 	LogFile string
+	bin     string
+	args    []string
 	cmd     *exec.Cmd
+	done    chan struct{} // closed when cmd has exited
 }
 
 // StartRedis starts a redis-server on a free loopback port with no
@@ -63,24 +66,14 @@ func StartRedis(t testing.TB, extra ...string) *Redis {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // the free port may be taken meanwhile
 		port := FreePort(t)
-		r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), LogFile: filepath.Join(dir, fmt.Sprintf("redis-%d.log", port))}
-		args := append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		r := &Redis{Addr: fmt.Sprintf("127.0.0.1:%d", port), LogFile: filepath.Join(dir, fmt.Sprintf("redis-%d.log", port)), bin: bin}
+		r.args = append([]string{"--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 			"--dir", dir, "--logfile", r.LogFile}, extra...)
-		r.cmd = exec.Command(bin, args...)
-		if err := r.cmd.Start(); err != nil {
-			t.Fatalf("starting redis-server: %v", err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- r.cmd.Wait() }()
-		if err := waitPing(r.Addr, exited, 10*time.Second); err != nil {
-			_ = r.cmd.Process.Kill()
-			log, _ := os.ReadFile(r.LogFile)
-			lastErr = fmt.Errorf("%v; its log:\n%s", err, log)
+		if lastErr = r.run(); lastErr != nil {
 			continue
 		}
 		t.Cleanup(func() {
-			_ = r.cmd.Process.Kill()
-			<-exited
+			r.Kill()
 			if t.Failed() {
 				t.Logf("redis-server log: %s", r.LogFile)
 			}
@@ -89,6 +82,42 @@ func StartRedis(t testing.TB, extra ...string) *Redis {
 	}
 	t.Fatalf("redis-server did not start: %v", lastErr)
 	return nil
+}
+
+func (r *Redis) run() error {
+	cmd := exec.Command(r.bin, r.args...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting redis-server: %v", err)
+	}
+	exited := make(chan error, 1)
+	done := make(chan struct{})
+	go func() { exited <- cmd.Wait(); close(done) }()
+	if err := waitPing(r.Addr, exited, 10*time.Second); err != nil {
+		_ = cmd.Process.Kill()
+		<-done
+		log, _ := os.ReadFile(r.LogFile)
+		return fmt.Errorf("%v; its log:\n%s", err, log)
+	}
+	r.cmd, r.done = cmd, done
+	return nil
+}
+
+// Kill stops the server (SIGKILL) and waits for it to exit: a storage
+// outage. Its data is gone (no persistence).
+func (r *Redis) Kill() {
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	<-r.done
+}
+
+// Restart starts a new, empty server on the same address after Kill.
+func (r *Redis) Restart(t testing.TB) {
+	t.Helper()
+	if err := r.run(); err != nil {
+		t.Fatalf("restarting redis-server: %v", err)
+	}
 }
 
 // waitPing polls until the server answers PING (+PONG or a NOAUTH error,

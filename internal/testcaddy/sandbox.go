@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 )
 
 // JSON decodes body into a map, failing the test when it is not JSON.
@@ -106,6 +108,20 @@ func Snapshot(t testing.TB, root string) map[string]string {
 		}
 		return nil
 	})
+	// Sessions in the file storage's session database are copied to files
+	// (under root/.snapshot, stable paths) so that callers can read them.
+	db, err := session.DumpFileStorage(root)
+	if err != nil {
+		t.Fatalf("reading the session database: %v", err)
+	}
+	for k, v := range db {
+		p := filepath.Join(root, ".snapshot", filepath.FromSlash(k)+".json")
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err == nil {
+			_ = os.WriteFile(p, v, 0o600)
+		}
+		sum := sha256.Sum256(v)
+		out[p] = hex.EncodeToString(sum[:])
+	}
 	return out
 }
 
