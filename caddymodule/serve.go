@@ -84,6 +84,10 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 			return
 		}
 		r = r.WithContext(provider.WithSuffix(r.Context(), suffix))
+		if err := h.limitUpload(w, r); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	if err := rt.Handle(w, r); err != nil {
 		h.fail(w, r, err)
@@ -162,7 +166,15 @@ func (h *Handler) sessionFromCookie(r *http.Request) *session.Session {
 	if err != nil || !session.ValidID(c.Value) {
 		return nil
 	}
-	s, err := h.store.Load(r.Context(), c.Value)
+	if provider.IsPassthrough(r) {
+		// The hot path of the SDK's calls: the token from memory (credcache.go).
+		return h.passthroughSession(r, c.Value)
+	}
+	return h.loadLive(r, c.Value)
+}
+
+func (h *Handler) loadLive(r *http.Request, id string) *session.Session {
+	s, err := h.store.Load(r.Context(), id)
 	if err != nil {
 		return nil
 	}
