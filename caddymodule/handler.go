@@ -88,6 +88,7 @@ type Handler struct {
 	transport *http.Transport
 	name      string
 	creds     *credCache
+	events    *hub
 }
 
 // CaddyModule returns the Caddy module information.
@@ -248,6 +249,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			RegisterSecret(s)
 		}
 	}
+
+	h.setupEvents(ctx)
 
 	h.exact = map[string]*provider.Route{}
 	routes := append(p.Routes(), h.coreRoutes()...)
