@@ -1,10 +1,12 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -80,8 +82,9 @@ type watch struct {
 
 	mu      sync.Mutex
 	subs    map[chan struct{}]struct{}
-	data    []byte    // the last event's payload
-	updated time.Time // UpdatedAt of the session in data
+	conns   map[*detached]struct{} // HTTP/1 streams held without a goroutine
+	data    []byte                 // the last event's payload
+	updated time.Time              // UpdatedAt of the session in data
 	version uint64
 }
 
@@ -102,7 +105,16 @@ func (h *Handler) setupEvents(ctx caddy.Context) {
 	go h.heartbeat()
 }
 
-func (hb *hub) close() { hb.once.Do(func() { close(hb.done) }) }
+// close ends every stream of the hub: the goroutine ones see done, the
+// detached ones are closed here (the server does not track them).
+func (hb *hub) close() {
+	hb.once.Do(func() {
+		close(hb.done)
+		for _, d := range hb.detachedOf() {
+			d.end()
+		}
+	})
+}
 
 func (h *Handler) acquire(id string) *watch {
 	hb := h.events
@@ -110,7 +122,7 @@ func (h *Handler) acquire(id string) *watch {
 	defer hb.mu.Unlock()
 	w := hb.watches[id]
 	if w == nil {
-		w = &watch{h: h, id: id, subs: map[chan struct{}]struct{}{}}
+		w = &watch{h: h, id: id, subs: map[chan struct{}]struct{}{}, conns: map[*detached]struct{}{}}
 		hb.watches[id] = w
 		subscribe(h.namespace, id, w)
 		select {
@@ -147,7 +159,8 @@ func (w *watch) unsubscribe(ch chan struct{}) {
 	w.mu.Unlock()
 }
 
-// wakeAll wakes every stream of w (a pending wake-up is enough).
+// wakeAll wakes every stream of w (a pending wake-up is enough) and
+// writes the latest event to its detached streams.
 func (w *watch) wakeAll() {
 	w.mu.Lock()
 	for ch := range w.subs {
@@ -156,7 +169,15 @@ func (w *watch) wakeAll() {
 		default:
 		}
 	}
+	data, version := w.data, w.version
+	ds := make([]*detached, 0, len(w.conns))
+	for d := range w.conns {
+		ds = append(ds, d)
+	}
 	w.mu.Unlock()
+	for _, d := range ds {
+		d.push(data, version)
+	}
 }
 
 func (w *watch) snapshot() ([]byte, uint64) {
@@ -200,20 +221,23 @@ func (h *Handler) serveSessionEvents(w http.ResponseWriter, r *http.Request) err
 		return provider.Errorf(http.StatusServiceUnavailable, "event streams are not available")
 	}
 	wt := h.acquire(s.UniqueID)
-	defer h.release(wt)
 	// A new stream reads storage itself: a browser reconnecting from
 	// another node must not get a view older than the one it had.
 	if err := h.update(r.Context(), wt); err != nil {
+		h.release(wt)
 		return err
 	}
-	ch := wt.subscribe()
-	defer wt.unsubscribe(ch)
-
 	rc := http.NewResponseController(w)
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no")
+	if r.ProtoMajor == 1 && h.detach(rc, hd, wt) {
+		return nil // the detached stream releases wt when it ends
+	}
+	defer h.release(wt)
+	ch := wt.subscribe()
+	defer wt.unsubscribe(ch)
 	w.WriteHeader(http.StatusOK)
 
 	start := time.Now()
@@ -316,7 +340,18 @@ func (h *Handler) heartbeat() {
 		}
 		hb.mu.Unlock()
 		for _, wt := range ws {
-			wt.wakeAll()
+			wt.mu.Lock()
+			for ch := range wt.subs {
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+			wt.mu.Unlock()
+		}
+		now := time.Now()
+		for _, d := range hb.detachedOf() {
+			d.beat(now)
 		}
 	}
 }
@@ -418,4 +453,147 @@ func notify(ns, id string) {
 			_ = w.h.update(ctx, w)
 		}()
 	}
+}
+
+// detached is an HTTP/1 event stream taken over from the server
+// (http.Hijacker): it holds its connection and nothing else, no goroutine,
+// no stack, no request state, so ten thousand waiting browsers cost little
+// more than their sockets. Events and heartbeats are written to it by the
+// watch and the hub; a failed write, StreamMaxAge or the server's shutdown
+// closes it.
+type detached struct {
+	mu        sync.Mutex
+	c         net.Conn
+	w         *watch
+	start     time.Time
+	lastWrite time.Time
+	sent      uint64
+	closed    bool
+}
+
+// detach answers the stream on its hijacked connection: the response head
+// (with every header set so far, and Connection: close, which delimits the
+// body) and the current event. It reports false when the connection cannot
+// be taken over (HTTP/2, or a wrapper without Hijack): the caller then serves
+// the stream itself.
+func (h *Handler) detach(rc *http.ResponseController, hd http.Header, wt *watch) bool {
+	conn, rw, err := rc.Hijack()
+	if err != nil {
+		return false
+	}
+	data, version := wt.snapshot()
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	hd.Del("Content-Length")
+	hd.Del("Transfer-Encoding")
+	hd.Set("Connection", "close")
+	_ = hd.Write(&b)
+	b.WriteString("\r\n")
+	b.Write(data)
+	// What the server had buffered for this connection is dropped with rw:
+	// the head above is the first byte it sends.
+	_ = rw
+	now := time.Now()
+	d := &detached{c: conn, w: wt, start: now, lastWrite: now, sent: version}
+	_ = conn.SetWriteDeadline(now.Add(streamWriteTimeout))
+	if _, err := conn.Write(b.Bytes()); err != nil {
+		conn.Close()
+		h.release(wt)
+		return true // answered (badly): the client is gone
+	}
+	wt.mu.Lock()
+	wt.conns[d] = struct{}{}
+	wt.mu.Unlock()
+	select {
+	case <-h.events.done: // shut down meanwhile: the hub's sweep may have passed
+		d.end()
+	default:
+	}
+	return true
+}
+
+// streamWriteTimeout bounds one write to a detached stream: a browser that
+// stops reading is dropped rather than blocking the others.
+const streamWriteTimeout = 5 * time.Second
+
+func (d *detached) write(p []byte) bool {
+	_ = d.c.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	if _, err := d.c.Write(p); err != nil {
+		return false
+	}
+	d.lastWrite = time.Now()
+	return true
+}
+
+// push writes the event of version unless it was sent already.
+func (d *detached) push(data []byte, version uint64) {
+	d.mu.Lock()
+	if d.closed || version == d.sent {
+		d.mu.Unlock()
+		return
+	}
+	ok := d.write(data)
+	d.sent = version
+	d.mu.Unlock()
+	if !ok {
+		d.end()
+	}
+}
+
+// beat ends an old stream, or writes a comment to an idle one.
+func (d *detached) beat(now time.Time) {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	if now.Sub(d.start) >= StreamMaxAge {
+		d.mu.Unlock()
+		d.end()
+		return
+	}
+	ok := true
+	if now.Sub(d.lastWrite) >= StreamHeartbeat/2 {
+		ok = d.write([]byte(": keep-alive\n\n"))
+	}
+	d.mu.Unlock()
+	if !ok {
+		d.end()
+	}
+}
+
+// end closes the stream once and releases its watch.
+func (d *detached) end() {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	d.closed = true
+	d.c.Close()
+	d.mu.Unlock()
+	w := d.w
+	w.mu.Lock()
+	delete(w.conns, d)
+	w.mu.Unlock()
+	w.h.release(w)
+}
+
+// detachedOf lists the detached streams of every watch of the hub.
+func (hb *hub) detachedOf() []*detached {
+	hb.mu.Lock()
+	ws := make([]*watch, 0, len(hb.watches))
+	for _, w := range hb.watches {
+		ws = append(ws, w)
+	}
+	hb.mu.Unlock()
+	var ds []*detached
+	for _, w := range ws {
+		w.mu.Lock()
+		for d := range w.conns {
+			ds = append(ds, d)
+		}
+		w.mu.Unlock()
+	}
+	return ds
 }

@@ -21,8 +21,8 @@ type slowRefresher struct {
 }
 
 func (p *slowRefresher) ProvisionIDV(caddy.Context, *provider.Host) error { return nil }
-func (p *slowRefresher) Routes() []provider.Route                        { return nil }
-func (p *slowRefresher) Secrets() []string                               { return nil }
+func (p *slowRefresher) Routes() []provider.Route                         { return nil }
+func (p *slowRefresher) Secrets() []string                                { return nil }
 func (p *slowRefresher) Refresh(ctx context.Context, s *session.Session) (provider.Event, error) {
 	p.calls.Add(1)
 	n := p.inFlight.Add(1)
