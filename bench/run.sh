@@ -9,6 +9,7 @@
 #   BENCH_STREAMS  (10000) concurrent /api/session/events streams (row 4)
 #   BENCH_HOOKS    (200)   webhooks timed to their streams (row 4)
 #   BENCH_BODY_MIB (5)     size of each upload and download (row 3), 50 at a time
+#   BENCH_BODY_DURATION (6s) length of each big-body wrk run
 #   BENCH_ONLY     (all)   space-separated sections to run: nonapi pt session redis body streams burst mem resume
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -327,8 +328,6 @@ if want redis; then
 fi
 
 # --- 6. big bodies ----------------------------------------------------------------
-# body_mem <id> <process>: the idle RSS of a fresh process, then the peak of
-# the next load (VmHWM after clear_refs).
 body_idle() { # body_idle <process>: records the idle RSS and resets the peak
 	local pid=${PID[$1]}
 	BODY_IDLE[$1]=$(status_kb "$pid" VmRSS)
@@ -338,8 +337,9 @@ body_peak() { # body_peak <id> <process>
 	local pid=${PID[$2]}
 	printf '{"kind":"bodymem","id":"%s","process":"%s","idle_kb":%s,"hwm_kb":%s}\n' \
 		"$1" "$2" "${BODY_IDLE[$2]}" "$(status_kb "$pid" VmHWM)" >>"$RESULTS"
+	# Over the idle RSS of the fresh process for both loads: Go keeps the heap
+	# the uploads grew, so the RSS between loads is no idle figure.
 	echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
-	BODY_IDLE[$2]=$(status_kb "$pid" VmRSS)
 }
 declare -A BODY_IDLE=()
 if want body; then
@@ -357,6 +357,9 @@ if want body; then
 	sleep 1
 	body_idle idv-body
 	body_idle plain-body
+	# Long enough for many complete transfers of 50 connections each.
+	SAVED_DURATION=$DURATION
+	DURATION=${BENCH_BODY_DURATION:-6s}
 	up() { # up <id> <round> <process> <url>
 		WRK_METHOD=POST WRK_BODY_BYTES=$((BODY_MIB << 20)) run_wrk "$1" "$2" "$CONNS" "$3" "$4" \
 			-H "Cookie: idv_session=$BODY_ID" -H "X-IDV: 1"
@@ -384,6 +387,7 @@ if want body; then
 	done
 	body_peak down-idv idv-body
 	body_peak down-plain plain-body
+	DURATION=$SAVED_DURATION
 	printf '{"kind":"meta","meta":{"body_mib":"%s"}}\n' "$BODY_MIB" >>"$RESULTS"
 	stop_caddy idv-body
 	stop_caddy plain-body

@@ -314,8 +314,8 @@ func write(w io.Writer, all []line, analysisFile string) {
 		"(for example %s for idv's uploads), and the ratio of req/s is the ratio of throughput.\n\n", bodyMiB, bodyMiB, mibps(st["up-idv"], bodyMiB))
 
 	p("## Big bodies: memory (issue 12.3)\n\n")
-	p("Fresh processes for both sides. Idle is `VmRSS` before the load; the peak is `VmHWM` during it (reset with " +
-		"`clear_refs` before). Target: idv's peak over idle ≤ 1.2x the baseline's.\n\n")
+	p("Fresh processes for both sides. Idle is `VmRSS` of the fresh process before the first load (both rows); the " +
+		"peak is `VmHWM` during the load (reset with `clear_refs` before it). Target: idv's peak over idle ≤ 1.2x the baseline's.\n\n")
 	p("| load | idv idle | idv peak | idv over idle | baseline idle | baseline peak | baseline over idle | ratio | target |\n")
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	bm := map[string]line{}
