@@ -70,6 +70,12 @@ type hub struct {
 	done    chan struct{} // closed when the server shuts down or the config unloads
 	once    sync.Once
 	wake    chan struct{} // a new watch for an idle poller
+
+	// The settings, read once when the handler is provisioned.
+	poll      time.Duration
+	pollRate  int
+	heartbeat time.Duration
+	maxAge    time.Duration
 }
 
 // watch is the shared state of one session's streams.
@@ -92,7 +98,8 @@ type watch struct {
 // server's shutdown (which a stopping or reloading config starts) ends
 // them, and the hub's goroutines stop with the handler.
 func (h *Handler) setupEvents(ctx caddy.Context) {
-	hb := &hub{watches: map[string]*watch{}, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	hb := &hub{watches: map[string]*watch{}, done: make(chan struct{}), wake: make(chan struct{}, 1),
+		poll: EventPoll, pollRate: EventPollRate, heartbeat: StreamHeartbeat, maxAge: StreamMaxAge}
 	h.events = hb
 	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
 		// Called when http.Server.Shutdown starts, before it waits for
@@ -251,13 +258,13 @@ func (h *Handler) serveSessionEvents(w http.ResponseWriter, r *http.Request) err
 				return nil
 			}
 			sent, lastWrite = version, time.Now()
-		case time.Since(lastWrite) >= StreamHeartbeat/2:
+		case time.Since(lastWrite) >= h.events.heartbeat/2:
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
 				return nil
 			}
 			lastWrite = time.Now()
 		}
-		if time.Since(start) >= StreamMaxAge {
+		if time.Since(start) >= h.events.maxAge {
 			return nil
 		}
 		select {
@@ -279,7 +286,7 @@ func (h *Handler) poll() {
 		<-hb.done
 		cancel()
 	}()
-	lim := rate.NewLimiter(rate.Limit(EventPollRate), 1)
+	lim := rate.NewLimiter(rate.Limit(hb.pollRate), 1)
 	var ids []string
 	for {
 		round := time.Now()
@@ -311,7 +318,7 @@ func (h *Handler) poll() {
 			}
 			continue
 		}
-		t := time.NewTimer(max(EventPoll-time.Since(round), 0))
+		t := time.NewTimer(max(hb.poll-time.Since(round), 0))
 		select {
 		case <-hb.done:
 			t.Stop()
@@ -325,7 +332,7 @@ func (h *Handler) poll() {
 // old ones end.
 func (h *Handler) heartbeat() {
 	hb := h.events
-	t := time.NewTicker(StreamHeartbeat / 2)
+	t := time.NewTicker(hb.heartbeat / 2)
 	defer t.Stop()
 	for {
 		select {
@@ -469,6 +476,7 @@ type detached struct {
 	lastWrite time.Time
 	sent      uint64
 	closed    bool
+	hb        *hub
 }
 
 // detach answers the stream on its hijacked connection: the response head
@@ -494,7 +502,7 @@ func (h *Handler) detach(rc *http.ResponseController, hd http.Header, wt *watch)
 	// the head above is the first byte it sends.
 	_ = rw
 	now := time.Now()
-	d := &detached{c: conn, w: wt, start: now, lastWrite: now, sent: version}
+	d := &detached{c: conn, w: wt, start: now, lastWrite: now, sent: version, hb: h.events}
 	_ = conn.SetWriteDeadline(now.Add(streamWriteTimeout))
 	if _, err := conn.Write(b.Bytes()); err != nil {
 		conn.Close()
@@ -547,13 +555,13 @@ func (d *detached) beat(now time.Time) {
 		d.mu.Unlock()
 		return
 	}
-	if now.Sub(d.start) >= StreamMaxAge {
+	if now.Sub(d.start) >= d.hb.maxAge {
 		d.mu.Unlock()
 		d.end()
 		return
 	}
 	ok := true
-	if now.Sub(d.lastWrite) >= StreamHeartbeat/2 {
+	if now.Sub(d.lastWrite) >= d.hb.heartbeat/2 {
 		ok = d.write([]byte(": keep-alive\n\n"))
 	}
 	d.mu.Unlock()
