@@ -6,6 +6,11 @@
 #   BENCH_ROUNDS   (6)    interleaved rounds per compared pair (even: each side goes first as often)
 #   BENCH_SESSIONS (100000) sessions stored for the resume/storage test
 #   BENCH_OUT      (BENCHMARKS.md) where the markdown goes
+#   BENCH_STREAMS  (10000) concurrent /api/session/events streams (row 4)
+#   BENCH_HOOKS    (200)   webhooks timed to their streams (row 4)
+#   BENCH_BODY_MIB (5)     size of each upload and download (row 3), 50 at a time
+#   BENCH_BODY_DURATION (6s) length of each big-body wrk run
+#   BENCH_ONLY     (all)   space-separated sections to run: nonapi pt session redis body streams burst mem resume
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -13,12 +18,17 @@ ROOT=$(pwd)
 DURATION=${BENCH_DURATION:-3s}
 ROUNDS=${BENCH_ROUNDS:-6}
 SESSIONS=${BENCH_SESSIONS:-100000}
+STREAMS=${BENCH_STREAMS:-10000}
+HOOKS=${BENCH_HOOKS:-200}
+BODY_MIB=${BENCH_BODY_MIB:-5}
+ONLY=${BENCH_ONLY:-nonapi pt session redis body streams burst mem resume}
+want() { [[ " $ONLY " == *" $1 "* ]]; }
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 THREADS=2
 CONNS=50
 WRK_SETTINGS="wrk -t$THREADS -c$CONNS -d$DURATION --timeout 10s --latency (1000 connections for the memory rows)"
 COMMAND="bench/run.sh"
-for v in BENCH_DURATION BENCH_ROUNDS BENCH_SESSIONS; do
+for v in BENCH_DURATION BENCH_ROUNDS BENCH_SESSIONS BENCH_STREAMS BENCH_HOOKS BENCH_BODY_MIB BENCH_ONLY; do
 	if [ -n "${!v:-}" ]; then COMMAND="$v=${!v} $COMMAND"; fi
 done
 
@@ -49,6 +59,8 @@ command -v curl >/dev/null || die "curl is not installed"
 # 1000 connections need more than the usual 1024 descriptors (Go raises its
 # own limit; wrk does not).
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# (10 000 streams need 10 000 descriptors in the idv process, which inherits
+# this limit, and as many in bench/streams, which raises its own.)
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/idv-bench.XXXXXX")
 # A second idv process keeps its storage in memory (tmpfs), to show what the
@@ -64,6 +76,7 @@ cleanup() {
 	for name in "${!PID[@]}"; do
 		wait "${PID[$name]}" 2>/dev/null || true
 	done
+	if [ -n "${REDIS_PID:-}" ]; then kill "$REDIS_PID" 2>/dev/null || true; fi
 	rm -rf "$TMP"
 	if [ -n "$SHM" ]; then rm -rf "$SHM"; fi
 }
@@ -74,12 +87,15 @@ CADDY=$TMP/caddy
 go build -o "$CADDY" ./cmd/caddy
 
 # --- ports and processes -------------------------------------------------------
-mapfile -t ports < <(go run ./bench/freeport -n 11)
-[ "${#ports[@]}" = 11 ] || die "could not get free ports"
+mapfile -t ports < <(go run ./bench/freeport -n 17)
+[ "${#ports[@]}" = 17 ] || die "could not get free ports"
 export HELLO_PORT=${ports[0]} SANDBOX_PORT=${ports[1]} IDV_PORT=${ports[2]} PLAIN_PORT=${ports[3]} \
 	PLAIN_PT_PORT=${ports[4]} PLAIN_START_PORT=${ports[5]} STORE_SMALL_PORT=${ports[6]} \
 	STORE_LARGE_PORT=${ports[7]} BURST_PORT=${ports[8]} FOCALX_SANDBOX_PORT=${ports[9]}
 IDV_SHM_PORT=${ports[10]}
+export REDIS_PORT=${ports[11]} IDV_REDIS_PORT=${ports[12]} SINK_PORT=${ports[13]} IDV_BODY_PORT=${ports[14]} \
+	PLAIN_BODY_PORT=${ports[15]} IDV_STREAMS_PORT=${ports[16]}
+export IDV_API_PORT=$SANDBOX_PORT
 export IDV_STORAGE=$TMP/idv-storage STORE_STORAGE=$TMP/store-storage BURST_STORAGE=$TMP/burst-storage
 SANDBOX=http://127.0.0.1:$SANDBOX_PORT
 IDV=http://127.0.0.1:$IDV_PORT
@@ -219,22 +235,33 @@ check_same "passthrough" "$IDV/api/0/omni/get/score" "http://127.0.0.1:$PLAIN_PT
 	-H "X-Incode-Hardware-Id: $TOKEN"
 
 # --- 1. non-API traffic ---------------------------------------------------------------
+if want nonapi; then
 log "1. non-API traffic: idv + reverse_proxy vs reverse_proxy"
 A=(nonapi-idv idv "$IDV/")
 B=(nonapi-plain plain "http://127.0.0.1:$PLAIN_PORT/")
 pair "$ROUNDS"
+fi
 
 # --- 2. passthrough ---------------------------------------------------------------
+if want pt; then
 log "2. passthrough: idv /api/0/omni/get/score vs rewrite + reverse_proxy"
 A=(pt-idv idv "$IDV/api/0/omni/get/score" -H "X-Incode-Hardware-Id: $TOKEN")
 B=(pt-plain plain "http://127.0.0.1:$PLAIN_PT_PORT/api/0/omni/get/score")
 pair "$ROUNDS"
+# The browser's way (the demo's): the session cookie and X-IDV: 1, no token
+# header; the handler finds the token itself.
+log "2. passthrough with the session cookie + X-IDV: 1 vs rewrite + reverse_proxy"
+A=(pt-cookie-idv idv "$IDV/api/0/omni/get/score" -H "Cookie: idv_session=$UNIQUE_ID" -H "X-IDV: 1")
+B=(pt-plain plain "http://127.0.0.1:$PLAIN_PT_PORT/api/0/omni/get/score")
+pair "$ROUNDS"
+fi
 
 # --- 3. /api/start and /api/onboarding-url ---------------------------------------------
 START_BODY='{"configurationId":"sandbox-flow","countryCode":"ALL","language":"en-US"}'
 plain_start() { # plain_start <id> <round>: the bare provider call
 	WRK_METHOD=POST WRK_BODY=$START_BODY run_wrk "$1" "$2" "$CONNS" plain "http://127.0.0.1:$PLAIN_START_PORT/"
 }
+if want session; then
 log "3. /api/start, /api/onboarding-url, resume; sandbox latency 0"
 curl -sf -X DELETE "$SANDBOX/__sandbox/faults" >/dev/null
 run_wrk start-idv-0 0 "$CONNS" idv "$IDV/api/start"
@@ -262,8 +289,125 @@ run_wrk onb-idv-50 1 "$CONNS" idv "$IDV/api/onboarding-url"
 curl -sf -X DELETE "$SANDBOX/__sandbox/faults" >/dev/null
 sessions_made=$(find "$IDV_STORAGE/idv/bench/sessions" -name '*.json' | wc -l)
 log "   $sessions_made sessions stored by the idv site so far"
+fi
+
+# --- 3r. the same session rows with the sessions in Redis -------------------------
+if want redis; then
+	if command -v redis-server >/dev/null 2>&1; then
+		log "3r. /api/start and /api/onboarding-url on Redis storage (idv_redis)"
+		mkdir -p "$TMP/redis"
+		# AOF with fsync every second: Redis's usual durable setting.
+		redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$TMP/redis" --save '' \
+			--appendonly yes --appendfsync everysec >"$RES/redis.log" 2>&1 &
+		REDIS_PID=$!
+		for _ in $(seq 1 100); do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null; then break; fi
+			sleep 0.05
+		done
+		IDV_PORT=$IDV_REDIS_PORT start_caddy idv-redis idv-redis.Caddyfile "$IDV_REDIS_PORT"
+		REDIS_IDV=http://127.0.0.1:$IDV_REDIS_PORT
+		run_wrk start-idv-redis 0 "$CONNS" idv-redis "$REDIS_IDV/api/start"
+		for r in $(seq 1 "$ROUNDS"); do
+			if [ $((r % 2)) = 1 ]; then
+				run_wrk start-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/start"
+				plain_start start-plain-r "$r"
+			else
+				plain_start start-plain-r "$r"
+				run_wrk start-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/start"
+			fi
+		done
+		run_wrk onb-idv-redis 0 "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
+		run_wrk onb-idv-redis 1 "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
+		stop_caddy idv-redis
+		kill "$REDIS_PID" 2>/dev/null || true
+		wait "$REDIS_PID" 2>/dev/null || true
+		REDIS_PID=""
+	else
+		echo '{"kind":"skipped","what":"Redis rows","reason":"redis-server is not installed"}' >>"$RESULTS"
+	fi
+fi
+
+# --- 6. big bodies ----------------------------------------------------------------
+body_idle() { # body_idle <process>: records the idle RSS and resets the peak
+	local pid=${PID[$1]}
+	BODY_IDLE[$1]=$(status_kb "$pid" VmRSS)
+	echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
+}
+body_peak() { # body_peak <id> <process>
+	local pid=${PID[$2]}
+	printf '{"kind":"bodymem","id":"%s","process":"%s","idle_kb":%s,"hwm_kb":%s}\n' \
+		"$1" "$2" "${BODY_IDLE[$2]}" "$(status_kb "$pid" VmHWM)" >>"$RESULTS"
+	# Over the idle RSS of the fresh process for both loads: Go keeps the heap
+	# the uploads grew, so the RSS between loads is no idle figure.
+	echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
+}
+declare -A BODY_IDLE=()
+if want body; then
+	log "6. big bodies: $BODY_MIB MiB uploads and downloads, $CONNS at a time"
+	go build -o "$TMP/bodysink" ./bench/bodysink
+	"$TMP/bodysink" -addr "127.0.0.1:$SINK_PORT" -size $((BODY_MIB << 20)) -sandbox "$SANDBOX" >>"$RES/bodysink.log" 2>&1 &
+	PID[bodysink]=$!
+	IDV_PORT=$IDV_BODY_PORT IDV_API_PORT=$SINK_PORT IDV_STORAGE=$TMP/body-storage start_caddy idv-body idv.Caddyfile "$IDV_BODY_PORT"
+	start_caddy plain-body plain-body.Caddyfile "$PLAIN_BODY_PORT"
+	BODY_IDV=http://127.0.0.1:$IDV_BODY_PORT
+	body_start=$(curl -sf "$BODY_IDV/api/start") || die "GET /api/start on idv-body failed"
+	BODY_ID=$(echo "$body_start" | json_field uniqueId)
+	curl -sf -o /dev/null -H "Cookie: idv_session=$BODY_ID" -H "X-IDV: 1" "$BODY_IDV/api/0/omni/bench/download" ||
+		die "download through idv-body failed"
+	sleep 1
+	body_idle idv-body
+	body_idle plain-body
+	# Long enough for many complete transfers of 50 connections each.
+	SAVED_DURATION=$DURATION
+	DURATION=${BENCH_BODY_DURATION:-6s}
+	up() { # up <id> <round> <process> <url>
+		WRK_METHOD=POST WRK_BODY_BYTES=$((BODY_MIB << 20)) run_wrk "$1" "$2" "$CONNS" "$3" "$4" \
+			-H "Cookie: idv_session=$BODY_ID" -H "X-IDV: 1"
+	}
+	for r in 1 2; do
+		if [ "$r" = 1 ]; then
+			up up-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/upload"
+			up up-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/upload"
+		else
+			up up-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/upload"
+			up up-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/upload"
+		fi
+	done
+	body_peak up-idv idv-body
+	body_peak up-plain plain-body
+	down() { run_wrk "$1" "$2" "$CONNS" "$3" "$4" -H "Cookie: idv_session=$BODY_ID" -H "X-IDV: 1"; }
+	for r in 1 2; do
+		if [ "$r" = 1 ]; then
+			down down-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/download"
+			down down-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/download"
+		else
+			down down-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/download"
+			down down-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/download"
+		fi
+	done
+	body_peak down-idv idv-body
+	body_peak down-plain plain-body
+	DURATION=$SAVED_DURATION
+	printf '{"kind":"meta","meta":{"body_mib":"%s"}}\n' "$BODY_MIB" >>"$RESULTS"
+	stop_caddy idv-body
+	stop_caddy plain-body
+	stop_caddy bodysink
+fi
+
+# --- 7. many event streams ----------------------------------------------------------
+if want streams; then
+	log "7. $STREAMS concurrent /api/session/events streams, $HOOKS webhooks timed to their streams"
+	out=$(go run ./bench/sessions -root "$TMP/streams-storage" -namespace bench -n "$STREAMS" -ids "$TMP/ids-streams")
+	IDV_PORT=$IDV_STREAMS_PORT IDV_STORAGE=$TMP/streams-storage start_caddy idv-streams idv.Caddyfile "$IDV_STREAMS_PORT"
+	go build -o "$TMP/streams" ./bench/streams
+	"$TMP/streams" -url "http://127.0.0.1:$IDV_STREAMS_PORT" -ids "$TMP/ids-streams" -root "$TMP/streams-storage" \
+		-namespace bench -n "$STREAMS" -pid "${PID[idv-streams]}" -hooks "$HOOKS" | tee -a "$RESULTS" >&2
+	stop_caddy idv-streams
+	rm -rf "$TMP/streams-storage"
+fi
 
 # --- 4. cold-cache burst ---------------------------------------------------------------
+if want burst; then
 log "4. cold-cache burst: executive token"
 BURST=http://127.0.0.1:$BURST_PORT
 for n in 1 10 100 1000; do
@@ -286,6 +430,7 @@ if grep -qx 'idv.providers.focalx' <<<"$modules" &&
 else
 	echo '{"kind":"skipped","what":"Focalx GetToken burst","reason":"the focalx modules are not in this build"}' >>"$RESULTS"
 fi
+fi
 
 # --- 5. memory ---------------------------------------------------------------------
 # mem_run <id> <process> <load> <url> [wrk args]: 1000 connections, peak RSS.
@@ -302,14 +447,17 @@ mem_run() {
 		"$id" "$proc" "$load" "$before" "$hwm" "$after" "$reset" >>"$RESULTS"
 	log "   $proc: RSS ${before} kB before, peak ${hwm} kB, ${after} kB after"
 }
+if want mem; then
 log "5. memory: 1000 connections"
 mem_run c1000-nonapi-idv idv "wrk -c1000 \`GET /\` (non-API)" "$IDV/"
 mem_run c1000-nonapi-plain plain "wrk -c1000 \`GET /\` (non-API)" "http://127.0.0.1:$PLAIN_PORT/"
 mem_run c1000-pt-idv idv "wrk -c1000 passthrough" "$IDV/api/0/omni/get/score" -H "X-Incode-Hardware-Id: $TOKEN"
 mem_run c1000-pt-plain plain "wrk -c1000 passthrough" "http://127.0.0.1:$PLAIN_PT_PORT/api/0/omni/get/score"
+fi
 stop_caddy plain
 stop_caddy idv
 
+if want resume; then
 log "5. storage: writing 100 and $SESSIONS sessions"
 storage_line() { # storage_line <namespace> <n> <sessions tool output>
 	local ns=$1 n=$2 out=$3 dir=$STORE_STORAGE/idv/$1 write_s files du app
@@ -353,6 +501,7 @@ unset WRK_PREFIX
 printf '{"kind":"mem","id":"resume-100k","process":"store","load":"resume runs, %s + 100 sessions stored (RSS before = just after start)","rss_before_kb":%s,"hwm_kb":%s,"rss_after_kb":%s,"hwm_reset":true}\n' \
 	"$SESSIONS" "$rss_start" "$(status_kb "${PID[store]}" VmHWM)" "$(status_kb "${PID[store]}" VmRSS)" >>"$RESULTS"
 stop_caddy store
+fi
 stop_caddy upstream
 log "removing the stored sessions"
 rm -rf "$STORE_STORAGE" "$IDV_STORAGE"

@@ -1,6 +1,7 @@
 -- wrk script for bench/run.sh. Configured by environment variables:
 --   BENCH_ID, BENCH_ROUND  labels copied into the result line
 --   WRK_METHOD, WRK_BODY   request method and JSON body (e.g. POST /omni/start)
+--   WRK_BODY_BYTES         a request body of that many bytes
 --   WRK_IDS, WRK_PREFIX    a file of ids: each request asks WRK_PREFIX..<random id>
 -- At the end it prints one line "BENCHJSON {...}" with the throughput, the
 -- latency percentiles (microseconds) and the error counts.
@@ -16,6 +17,13 @@ local body = os.getenv("WRK_BODY")
 if body ~= nil and body ~= "" then
   wrk.body = body
   wrk.headers["Content-Type"] = "application/json"
+end
+
+-- WRK_BODY_BYTES: a body of that many bytes (the big-body rows).
+local size = tonumber(os.getenv("WRK_BODY_BYTES") or "")
+if size ~= nil and size > 0 then
+  wrk.body = string.rep("x", size)
+  wrk.headers["Content-Type"] = "application/octet-stream"
 end
 
 local idsfile = os.getenv("WRK_IDS")

@@ -45,6 +45,8 @@ func TestCaddyfileErrors(t *testing.T) {
 		{"idv {\n incode {\n api_key k\n }\n webhook_auth hmac x\n}", "webhook_auth"},
 		{"idv {\n incode {\n api_key k\n }\n session_quota 0 1m\n}", "session_quota"},
 		{"idv {\n incode {\n api_key k\n }\n timeout soon\n}", "timeout"},
+		{"idv {\n incode {\n api_key k\n }\n max_upload lots\n}", "max_upload"},
+		{"idv {\n incode {\n api_key k\n }\n max_upload 0\n}", "max_upload"},
 	} {
 		_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(":8080 {\n"+tc.body+"\n}\n"), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"strconv"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -43,6 +45,7 @@ func init() {
 //		redirect_origins <origin>...       # default: the site's configured host names
 //		session_quota    <requests> <window> | off   # default 10 10m
 //		storage_namespace <name>
+//		max_upload  32MiB                # default 32MiB: larger passthrough bodies get 413
 //	}
 //
 // Secrets should be given as {env.NAME} placeholders: they are resolved
@@ -138,6 +141,18 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				h.SessionQuota = &Quota{Requests: n, Window: caddy.Duration(win)}
 			default:
 				return d.Err("session_quota takes <requests> <window>, or off")
+			}
+		case "max_upload":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := humanize.ParseBytes(d.Val())
+			if err != nil || n == 0 || n > 1<<40 {
+				return d.Errf("max_upload: a size such as 32MiB, got %q", d.Val())
+			}
+			h.MaxUpload = int64(n)
+			if d.NextArg() {
+				return d.ArgErr()
 			}
 		case "storage_namespace":
 			if !d.NextArg() {

@@ -30,18 +30,10 @@ var PassthroughMethods = []string{
 // corsAllowHeaders are the request headers a listed origin may send.
 const corsAllowHeaders = "Content-Type, X-Token, X-Incode-Hardware-Id, api-version, X-IDV"
 
-type passthroughKey struct{}
-
-// isPassthrough reports whether r is being served by a passthrough route.
-func isPassthrough(r *http.Request) bool {
-	v, _ := r.Context().Value(passthroughKey{}).(bool)
-	return v
-}
-
 // cookieAllowed reports whether the session cookie may stand for the
 // request's session: always, except on a passthrough route without X-IDV: 1.
 func cookieAllowed(r *http.Request) bool {
-	return !isPassthrough(r) || r.Header.Get(XIDV) == "1"
+	return !provider.IsPassthrough(r) || r.Header.Get(XIDV) == "1"
 }
 
 // refusePassthrough returns a 403 for a passthrough request a browser made

@@ -73,6 +73,11 @@ type Handler struct {
 	// instances of one site in a cluster share their sessions.
 	StorageNamespace string `json:"storage_namespace,omitempty"`
 
+	// MaxUpload is the largest request body the passthrough forwards, in
+	// bytes: a larger one is answered 413 (at once when its Content-Length
+	// says so, when the limit is crossed for a chunked body). Default 32 MiB.
+	MaxUpload int64 `json:"max_upload,omitempty"`
+
 	provider  provider.Provider
 	host      *provider.Host
 	exact     map[string]*provider.Route
@@ -90,6 +95,8 @@ type Handler struct {
 	transport *http.Transport
 	name      string
 	storage   certmagic.Storage
+	creds     *credCache
+	events    *hub
 }
 
 // CaddyModule returns the Caddy module information.
@@ -105,6 +112,9 @@ const Cookie = "idv_session"
 
 // MaxBody is the limit on token-server request bodies.
 const MaxBody = 1 << 20
+
+// DefaultMaxUpload is the default limit on passthrough request bodies.
+const DefaultMaxUpload = 32 << 20
 
 // Provision sets up the handler.
 func (h *Handler) Provision(ctx caddy.Context) error {
@@ -126,6 +136,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.Timeout == 0 {
 		h.Timeout = caddy.Duration(30 * time.Second)
 	}
+	if h.MaxUpload == 0 {
+		h.MaxUpload = DefaultMaxUpload
+	}
+	h.creds = &credCache{}
 	if h.ProviderRaw == nil {
 		return fmt.Errorf("idv: a provider block (incode, regula or focalx) is required")
 	}
@@ -264,6 +278,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 
+	h.setupEvents(ctx)
+
 	h.exact = map[string]*provider.Route{}
 	routes := append(p.Routes(), h.coreRoutes()...)
 	for i := range routes {
@@ -306,6 +322,9 @@ func setOf(m map[string]bool, origin string) map[string]bool {
 
 // Validate checks the configuration after provisioning.
 func (h *Handler) Validate() error {
+	if h.MaxUpload < 0 {
+		return fmt.Errorf("idv: max_upload must be positive")
+	}
 	if h.SessionTTL < 0 || h.Timeout < 0 {
 		return fmt.Errorf("idv: session_ttl and timeout must be positive")
 	}

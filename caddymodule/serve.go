@@ -112,7 +112,11 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 			h.fail(w, r, provider.Errorf(http.StatusBadRequest, "path is not allowed"))
 			return
 		}
-		r = r.WithContext(context.WithValue(provider.WithSuffix(r.Context(), suffix), passthroughKey{}, true))
+		r = r.WithContext(provider.WithSuffix(r.Context(), suffix))
+		if err := h.limitUpload(w, r); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 	}
 	if rt.CreatesSession {
 		var err error
@@ -215,7 +219,17 @@ func (h *Handler) sessionFromCookie(r *http.Request) *session.Session {
 	if err != nil || !session.ValidID(c.Value) {
 		return nil
 	}
-	s, err := h.loadCookieSession(r, c.Value)
+	if provider.IsPassthrough(r) {
+		// The hot path of the SDK's calls: the token from memory (credcache.go).
+		return h.passthroughSession(r, c.Value)
+	}
+	return h.loadLive(r, c.Value)
+}
+
+// loadLive loads a session by id (reusing the preload of a session-creating
+// route), or nil when there is none or it cannot be read.
+func (h *Handler) loadLive(r *http.Request, id string) *session.Session {
+	s, err := h.loadCookieSession(r, id)
 	if err != nil {
 		return nil
 	}

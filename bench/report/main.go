@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -54,6 +55,16 @@ type line struct {
 	RSSAfter int    `json:"rss_after_kb"`
 	HWMReset bool   `json:"hwm_reset"`
 
+	// streams, bodymem
+	Opened      int     `json:"opened"`
+	OpenS       float64 `json:"open_s"`
+	PerStreamKB float64 `json:"per_stream_kb"`
+	Hooks       int     `json:"hooks"`
+	Lost        int     `json:"lost"`
+	P99MS       float64 `json:"p99_ms"`
+	IdleKB      int     `json:"idle_kb"`
+	HookP50MS   float64 `json:"webhook_p50_ms"`
+
 	// sessions / storage
 	Namespace string  `json:"namespace"`
 	WriteS    float64 `json:"write_s"`
@@ -85,6 +96,8 @@ type row struct {
 	against string
 	target  float64
 	note    string
+	// cpu: the target holds for CPU per request too (its ratio ≤ 1/target).
+	cpu bool
 }
 
 var rows = []row{
@@ -92,18 +105,27 @@ var rows = []row{
 	{section: "", variant: "reverse_proxy only (baseline)", id: "nonapi-plain"},
 	{section: "2. Passthrough `/api/0/omni/get/score`", variant: "idv (token in X-Incode-Hardware-Id)", id: "pt-idv", against: "pt-plain", target: 0.95},
 	{section: "", variant: "rewrite + reverse_proxy + static header_up (baseline)", id: "pt-plain"},
-	{section: "3. Sandbox latency 0", variant: "idv `/api/start` (new provider session each)", id: "start-idv-0", against: "start-plain-0"},
+	{section: "2. Passthrough, the browser's way (issue 12.2)", variant: "idv, session cookie + `X-IDV: 1`, no token header", id: "pt-cookie-idv", against: "pt-plain", target: 0.95, cpu: true},
+	{section: "", variant: "rewrite + reverse_proxy + static header_up (baseline, same runs as above)", id: "pt-plain"},
+	{section: "3. Sandbox latency 0 (issue 12.1, file storage)", variant: "idv `/api/start` (new provider session each)", id: "start-idv-0", against: "start-plain-0", target: 0.5},
 	{section: "", variant: "reference: bare `POST /omni/start` via reverse_proxy", id: "start-plain-0"},
-	{section: "", variant: "idv `/api/onboarding-url` (new session + 2nd call)", id: "onb-idv-0"},
+	{section: "", variant: "idv `/api/onboarding-url` (new session + 2nd call)", id: "onb-idv-0", against: "start-plain-0", target: 0.5},
 	{section: "", variant: "idv `/api/start`, storage on tmpfs (no fsync cost)", id: "start-idv-shm", against: "start-plain-0"},
 	{section: "", variant: "idv `/api/onboarding-url`, storage on tmpfs", id: "onb-idv-shm"},
 	{section: "", variant: "idv `/api/start?uniqueId=` resume (no upstream call)", id: "resume-idv"},
+	{section: "3r. Sandbox latency 0 (issue 12.1, Redis storage)", variant: "idv `/api/start`, `storage idv_redis`", id: "start-idv-redis", against: "start-plain-r", target: 0.5},
+	{section: "", variant: "reference: bare `POST /omni/start` via reverse_proxy (interleaved)", id: "start-plain-r"},
+	{section: "", variant: "idv `/api/onboarding-url`, `storage idv_redis`", id: "onb-idv-redis", against: "start-plain-r", target: 0.5},
 	{section: "3. Sandbox latency 50 ms per call", variant: "idv `/api/start`", id: "start-idv-50", against: "start-plain-50"},
 	{section: "", variant: "reference: bare `POST /omni/start` via reverse_proxy", id: "start-plain-50"},
 	{section: "", variant: "idv `/api/onboarding-url` (2 calls: ≥ 100 ms)", id: "onb-idv-50"},
 	{section: "5. Resume with many sessions stored", variant: "resume, 100 000 sessions in the namespace", id: "resume-100k", against: "resume-100", target: 0.95,
 		note: "random ids over all stored sessions"},
 	{section: "", variant: "resume, 100 sessions in the namespace", id: "resume-100"},
+	{section: "6. Big bodies (issue 12.3): uploads through the passthrough", variant: "idv, `POST /api/0/omni/bench/upload`, cookie + `X-IDV: 1`", id: "up-idv", against: "up-plain", target: 0.95},
+	{section: "", variant: "strip_prefix + reverse_proxy + header_up (baseline)", id: "up-plain"},
+	{section: "6. Big bodies (issue 12.3): downloads through the passthrough", variant: "idv, `GET /api/0/omni/bench/download`, cookie + `X-IDV: 1`", id: "down-idv", against: "down-plain", target: 0.95},
+	{section: "", variant: "strip_prefix + reverse_proxy + header_up (baseline)", id: "down-plain"},
 }
 
 func main() {
@@ -193,6 +215,13 @@ func ms(us float64) string {
 	}
 }
 
+func mibps(s *stat, size float64) string {
+	if s == nil {
+		return "not measured"
+	}
+	return fmt.Sprintf("%.0f MiB/s", s.rps*size)
+}
+
 func mib(kb int) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024) }
 
 func write(w io.Writer, all []line, analysisFile string) {
@@ -243,6 +272,10 @@ func write(w io.Writer, all []line, analysisFile string) {
 				switch {
 				case r.target == 0:
 					target = "reference only"
+				case r.cpu && q >= r.target && !cpuOK:
+					target = fmt.Sprintf("≥ %.2fx in req/s and CPU/req: **missed on CPU/req** (see analysis)", r.target)
+				case r.cpu && q >= r.target:
+					target = fmt.Sprintf("≥ %.2fx in req/s and CPU/req: **met**", r.target)
 				case q >= r.target:
 					target = fmt.Sprintf("≥ %.2fx: **met**", r.target)
 				case overlap && cpuOK && s.rounds > 1:
@@ -273,6 +306,72 @@ func write(w io.Writer, all []line, analysisFile string) {
 		"`session_quota off` lifts the per-IP quota): each one is a `POST /omni/start` upstream plus two file writes " +
 		"(the session and its interviewId index), and `/onboarding-url` adds `GET /0/omni/onboarding-url` before those " +
 		"writes (the session is stored once, URL included). With latency, the sandbox delays every Incode call by 50 ms.\n\n")
+
+	bodyMiB := 5.0
+	if v, err := strconv.ParseFloat(meta["body_mib"], 64); err == nil {
+		bodyMiB = v
+	}
+	p("In section 6 every request carries or receives %.0f MiB, so its throughput is req/s × %.0f MiB "+
+		"(for example %s for idv's uploads), and the ratio of req/s is the ratio of throughput.\n\n", bodyMiB, bodyMiB, mibps(st["up-idv"], bodyMiB))
+
+	p("## Big bodies: memory (issue 12.3)\n\n")
+	p("Fresh processes for both sides. Idle is `VmRSS` of the fresh process before the first load (both rows); the " +
+		"peak is `VmHWM` during the load (reset with `clear_refs` before it). Target: idv's peak over idle ≤ 1.2x the baseline's.\n\n")
+	p("| load | idv idle | idv peak | idv over idle | baseline idle | baseline peak | baseline over idle | ratio | target |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	bm := map[string]line{}
+	for _, l := range all {
+		if l.Kind == "bodymem" {
+			bm[l.ID] = l
+		}
+	}
+	for _, k := range []string{"up", "down"} {
+		a, okA := bm[k+"-idv"]
+		b, okB := bm[k+"-plain"]
+		if !okA || !okB {
+			continue
+		}
+		da, db := a.HWMKB-a.IdleKB, b.HWMKB-b.IdleKB
+		ratio, t := "", ""
+		if db > 0 {
+			q := float64(da) / float64(db)
+			ratio = fmt.Sprintf("%.2fx", q)
+			if q <= 1.2 {
+				t = "≤ 1.2x: **met**"
+			} else {
+				t = "≤ 1.2x: **missed** (see analysis)"
+			}
+		}
+		what := map[string]string{"up": "50 concurrent uploads", "down": "50 concurrent downloads"}[k]
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", what, mib(a.IdleKB), mib(a.HWMKB), mib(da), mib(b.IdleKB), mib(b.HWMKB), mib(db), ratio, t)
+	}
+
+	p("\n## Many waiting browsers (issue 12.4)\n\n")
+	p("`bench/streams` opens one `/api/session/events` stream per stored session (sessions written by `bench/sessions`) " +
+		"on a fresh idv process, reads each stream's first event, waits 2 s, and takes the process's `VmRSS`; then it " +
+		"sends webhooks one at a time, each for a different watched session, and times each from the moment it is sent " +
+		"to the moment its stream receives the new status.\n\n")
+	p("| streams | opened | time to open all | RSS before | RSS with the streams | per stream | target | webhooks timed | p50 | p99 | max | target | webhook answered, p50 |\n")
+	p("|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|\n")
+	for _, l := range all {
+		if l.Kind != "streams" {
+			continue
+		}
+		t1 := "≤ 40 KiB: **met**"
+		if l.PerStreamKB > 40 || l.Opened < l.N {
+			t1 = "≤ 40 KiB: **missed** (see analysis)"
+		}
+		t2 := "p99 ≤ 50 ms: **met**"
+		if l.P99MS > 50 || l.Lost > 0 || l.Hooks == 0 {
+			t2 = fmt.Sprintf("p99 ≤ 50 ms: **missed** (%d lost; see analysis)", l.Lost)
+		}
+		p("| %d | %d | %.1f s | %s | %s | %.1f KiB | %s | %d | %.1f ms | %.1f ms | %.1f ms | %s | %.1f ms |\n", l.N, l.Opened, l.OpenS,
+			mib(l.RSSKB), mib(l.RSSAfter), l.PerStreamKB, t1, l.Hooks, l.P50MS, l.P99MS, l.MaxMS, t2, l.HookP50MS)
+		if l.FirstErr != "" {
+			p("\nFirst stream that failed to open: %s\n", strings.ReplaceAll(truncate(l.FirstErr, 120), "|", "\\|"))
+		}
+	}
+	p("\n")
 
 	p("## Cold-cache burst (section 4)\n\n")
 	p("N concurrent requests that all need the executive token (`GET /api/onboarding-status?interviewId=`), sent to a " +

@@ -166,7 +166,12 @@ func New(base *url.URL, root string, transport http.RoundTripper, logger *zap.Lo
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status, msg := http.StatusBadGateway, "upstream unreachable"
-			if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooLarge):
+				// The core's max_upload limit cut a chunked body.
+				status, msg = http.StatusRequestEntityTooLarge, "request body is larger than max_upload"
+			case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 				status, msg = http.StatusGatewayTimeout, "upstream timed out"
 			}
 			if p.logger != nil && !errors.Is(err, context.Canceled) {

@@ -20,6 +20,12 @@ func WithSuffix(ctx context.Context, suffix string) context.Context {
 	return context.WithValue(ctx, suffixKey{}, suffix)
 }
 
+// IsPassthrough reports whether r was matched to a passthrough route.
+func IsPassthrough(r *http.Request) bool {
+	_, ok := r.Context().Value(suffixKey{}).(string)
+	return ok
+}
+
 // Suffix returns the escaped path below the matched passthrough route.
 func Suffix(r *http.Request) string {
 	s, _ := r.Context().Value(suffixKey{}).(string)

@@ -1,0 +1,185 @@
+// Command streams holds many /api/session/events streams open on one idv
+// process, one per stored session (written by bench/sessions), measures the
+// process's RSS per stream, then sends webhooks for some of the sessions
+// and measures how long each takes to reach its stream. It prints one JSON
+// line for bench/run.sh.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	var (
+		base   = flag.String("url", "", "the idv site, e.g. http://127.0.0.1:8080")
+		idsF   = flag.String("ids", "", "uniqueIds, one per line")
+		root   = flag.String("root", "", "the file_system storage root (to read each session's interviewId)")
+		ns     = flag.String("namespace", "bench", "storage_namespace")
+		n      = flag.Int("n", 10000, "streams")
+		pid    = flag.Int("pid", 0, "the idv process")
+		hooks  = flag.Int("hooks", 200, "webhooks to send")
+		header = flag.String("header", "X-Webhook-Secret: bench-webhook-secret", "webhook credential header")
+	)
+	flag.Parse()
+	b, err := os.ReadFile(*idsF)
+	if err != nil {
+		fail(err)
+	}
+	ids := strings.Fields(string(b))
+	if len(ids) < *n {
+		fail(fmt.Errorf("%d ids for %d streams", len(ids), *n))
+	}
+	ids = ids[:*n]
+	refs := make([]string, len(ids))
+	for i, id := range ids {
+		var s struct {
+			Ref string `json:"ref"`
+		}
+		raw, err := os.ReadFile(filepath.Join(*root, "idv", *ns, "sessions", id+".json"))
+		if err != nil || json.Unmarshal(raw, &s) != nil || s.Ref == "" {
+			fail(fmt.Errorf("session %s: no ref (%v)", id, err))
+		}
+		refs[i] = s.Ref
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
+	client := &http.Client{Transport: tr}
+	rssBefore := rss(*pid)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := make([]chan time.Time, len(ids))
+	var openFailed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 200)
+	start := time.Now()
+	for i := range ids {
+		events[i] = make(chan time.Time, 4)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(i int) {
+			req, _ := http.NewRequestWithContext(ctx, "GET", *base+"/api/session/events", nil)
+			req.Header.Set("Cookie", "idv_session="+ids[i])
+			req.Header.Set("X-IDV", "1")
+			resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+			if err == nil && resp.StatusCode != 200 {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			if err != nil {
+				openFailed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+				<-sem
+				wg.Done()
+				return
+			}
+			sc := bufio.NewScanner(resp.Body)
+			first := true
+			for sc.Scan() {
+				if strings.HasPrefix(sc.Text(), "data: ") {
+					if first {
+						first = false
+						<-sem
+						wg.Done()
+						continue
+					}
+					select {
+					case events[i] <- time.Now():
+					default:
+					}
+				}
+			}
+			if first {
+				openFailed.Add(1)
+				<-sem
+				wg.Done()
+			}
+		}(i)
+	}
+	wg.Wait()
+	openS := time.Since(start).Seconds()
+	time.Sleep(2 * time.Second) // let the process settle
+	rssAfter := rss(*pid)
+
+	// Webhooks, one at a time, spread over the streams.
+	hdr := strings.SplitN(*header, ":", 2)
+	var lat, latAnswered []float64
+	lost := 0
+	step := max(len(ids) / *hooks, 1)
+	for k := 0; k < *hooks && k*step < len(ids); k++ {
+		i := k * step
+		body := fmt.Sprintf(`{"interviewId":%q,"onboardingStatus":"ID_VALIDATION_FINISHED"}`, refs[i])
+		req, _ := http.NewRequest("POST", *base+"/api/webhook", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(strings.TrimSpace(hdr[0]), strings.TrimSpace(hdr[1]))
+		t0 := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			fail(err)
+		}
+		resp.Body.Close()
+		answered := time.Since(t0)
+		if resp.StatusCode != 200 {
+			fail(fmt.Errorf("webhook: status %d", resp.StatusCode))
+		}
+		select {
+		case at := <-events[i]:
+			lat = append(lat, float64(at.Sub(t0).Microseconds())/1000)
+			latAnswered = append(latAnswered, float64(answered.Microseconds())/1000)
+		case <-time.After(10 * time.Second):
+			lost++
+		}
+	}
+	sort.Float64s(lat)
+	sort.Float64s(latAnswered)
+	opened := len(ids) - int(openFailed.Load())
+	per := 0.0
+	if opened > 0 {
+		per = float64(rssAfter-rssBefore) / float64(opened)
+	}
+	fe, _ := firstErr.Load().(string)
+	out, _ := json.Marshal(map[string]any{"kind": "streams", "n": len(ids), "opened": opened, "open_s": openS,
+		"rss_before_kb": rssBefore, "rss_after_kb": rssAfter, "per_stream_kb": per,
+		"hooks": len(lat), "lost": lost, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": pct(lat, 100),
+		"webhook_p50_ms": pct(latAnswered, 50), "first_error": fe})
+	fmt.Println(string(out))
+}
+
+func pct(v []float64, p int) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	i := (len(v)*p + 99) / 100
+	return v[min(max(i-1, 0), len(v)-1)]
+}
+
+func rss(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		fail(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			var kb int
+			fmt.Sscan(f[1], &kb)
+			return kb
+		}
+	}
+	return 0
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "streams:", err)
+	os.Exit(1)
+}
