@@ -18,7 +18,7 @@ func TestResolveEnvDefault(t *testing.T) {
 		{"{env.PH_SET}", "real-key"},
 		{"{env.PH_UNSET_X}", ""},
 		{"a-{env.PH_SET}-{env.PH_UNSET_X:b}-c", "a-real-key-b-c"},
-		{"{env.PH_BRACES:x}", "{env.PH_SET}"}, // a value is not scanned again
+		{"{env.PH_BRACES:x}", "{env.PH_SET}"},  // a value is not scanned again
 		{"{unknown.thing}", "{unknown.thing}"}, // unknown placeholders are kept
 		{"plain", "plain"},
 		{"  spaced  ", "spaced"},
