@@ -377,3 +377,47 @@ func stripComments(src string) string {
 	}
 	return b.String()
 }
+
+// TestConfigErrorsNameTheOptionAndTheVariable: a misspelled option, in the
+// idv block or in any provider's, names itself and the closest valid one;
+// missing required values are all reported at once, each with the variable
+// it was read from; a bad api_url says why without a stray status code.
+func TestConfigErrorsNameTheOptionAndTheVariable(t *testing.T) {
+	adapt := func(body string) error {
+		_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(":8080 {\n"+body+"\n}\n"), nil)
+		return err
+	}
+	for _, tc := range []struct{ body, want string }{
+		{"idv {\n incode {\n api_key k\n }\n sesion_ttl 24h\n}", `idv: unknown option "sesion_ttl": did you mean "session_ttl"?`},
+		{"idv {\n incode {\n api_kye k\n }\n}", `incode: unknown option "api_kye": did you mean "api_key"?`},
+		{"idv {\n regula {\n workflow x\n }\n}", `regula: unknown option "workflow": did you mean "workflow_id"?`},
+		{"idv {\n focalx {\n client_secert x\n }\n}", `focalx: unknown option "client_secert": did you mean "client_secret"?`},
+		{"idv {\n regulla {\n }\n}", `idv: unknown option "regulla": did you mean "regula"?`},
+		{"idv_sandbox {\n incod {\n }\n}", `idv_sandbox`},
+	} {
+		if err := adapt(tc.body); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want it to contain %q", tc.body, err, tc.want)
+		}
+	}
+
+	// Provisioning: every missing value at once, with its variable.
+	os.Unsetenv("IDV_TEST_UNSET_KEY")
+	os.Unsetenv("IDV_TEST_UNSET_FLOW")
+	t.Setenv("IDV_TEST_EMPTY", "")
+	err := testcaddy.LoadError(t, ":@@site@@ {\n idv {\n incode {\n api_url http://127.0.0.1:9\n api_key {env.IDV_TEST_UNSET_KEY}\n flow_id {env.IDV_TEST_UNSET_FLOW:}\n client_id {env.IDV_TEST_EMPTY:sandbox}\n }\n webhook_auth none\n }\n}\n")
+	for _, want := range []string{
+		"api_key is required: {env.IDV_TEST_UNSET_KEY} is not set",
+		"flow_id is required: {env.IDV_TEST_UNSET_FLOW:}: IDV_TEST_UNSET_FLOW is not set and the default is empty",
+		"client_id is required: {env.IDV_TEST_EMPTY:sandbox} is set but empty",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("provision error %v, want it to contain %q", err, want)
+		}
+	}
+
+	// api_url without a scheme: the reason, and no stray status code.
+	err = testcaddy.LoadError(t, ":@@site@@ {\n idv {\n incode {\n api_url 127.0.0.1:8081\n api_key k\n flow_id f\n client_id c\n }\n webhook_auth none\n }\n}\n")
+	if err == nil || !strings.Contains(err.Error(), "api_url must be an http or https URL") || strings.Contains(err.Error(), ": 0 ") {
+		t.Errorf("api_url 127.0.0.1:8081: %v", err)
+	}
+}

@@ -79,7 +79,7 @@ func (m *Missing) Check(field, raw, resolved string) {
 		return
 	}
 	if why := Why(raw); why != "" {
-		*m = append(*m, field+" is empty: "+why)
+		*m = append(*m, field+" is required: "+why)
 	} else {
 		*m = append(*m, field+" is required")
 	}

@@ -41,8 +41,8 @@ func TestMissingNamesEveryVariable(t *testing.T) {
 		t.Fatal("missing values were not reported")
 	}
 	for _, want := range []string{
-		"api_key is empty: {env.PH_UNSET_KEY} is not set",
-		"flow_id is empty: {env.PH_EMPTY:sandbox-flow} is set but empty",
+		"api_key is required: {env.PH_UNSET_KEY} is not set",
+		"flow_id is required: {env.PH_EMPTY:sandbox-flow} is set but empty",
 		"client_id is required",
 	} {
 		if !strings.Contains(err.Error(), want) {
