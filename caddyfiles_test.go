@@ -421,3 +421,35 @@ func TestConfigErrorsNameTheOptionAndTheVariable(t *testing.T) {
 		t.Errorf("api_url 127.0.0.1:8081: %v", err)
 	}
 }
+
+// TestRootCaddyfileSandboxAndRefusedWebhooks: the default configuration's
+// sandbox answers a JSON 404 on a path it does not emulate (a wrong api_url
+// path reads as "not found", not as malformed JSON), and a webhook with a
+// wrong secret is refused and logged at WARN with the reason.
+func TestRootCaddyfileSandboxAndRefusedWebhooks(t *testing.T) {
+	in := testcaddy.Start(t, rootCaddyfile(t), testcaddy.Options{LogFile: true})
+	status, hd, body := testcaddy.Do(t, testcaddy.Client(), "GET", in.URL("sandbox", "/v1/omni/start"), nil)
+	var nf struct{ Error string }
+	if status != http.StatusNotFound || !strings.HasPrefix(hd.Get("Content-Type"), "application/json") ||
+		json.Unmarshal([]byte(body), &nf) != nil || !strings.Contains(nf.Error, "/v1/omni/start") {
+		t.Errorf("sandbox, unknown path: %d %s %s", status, hd.Get("Content-Type"), body)
+	}
+	site := fmt.Sprintf("http://localhost:%d", in.Ports["site"])
+	status, _, body = testcaddy.Do(t, testcaddy.Client(), "POST", site+"/api/webhook", strings.NewReader(`{"interviewId":"x"}`),
+		"X-Webhook-Secret", "not-the-secret", "Content-Type", "application/json")
+	if status != http.StatusUnauthorized {
+		t.Fatalf("webhook with a wrong secret: %d %s", status, body)
+	}
+	var refused map[string]any
+	for _, l := range strings.Split(in.Logs(), "\n") {
+		if strings.Contains(l, "webhook refused") {
+			_ = json.Unmarshal([]byte(l), &refused)
+		}
+	}
+	if refused["level"] != "warn" || refused["reason"] != "credentials wrong" {
+		t.Errorf("refused webhook logged as %v", refused)
+	}
+	if strings.Contains(in.Logs(), "not-the-secret") {
+		t.Error("the presented secret is in the log")
+	}
+}

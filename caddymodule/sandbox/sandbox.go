@@ -133,7 +133,11 @@ func (s *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return nil
 		}
 	}
-	return next.ServeHTTP(w, r)
+	// Like the providers' APIs: a JSON 404, so a wrong api_url path reads
+	// as "not found" rather than as an empty 200 ("malformed JSON").
+	WriteJSON(w, http.StatusNotFound, map[string]any{"error": "not found in the sandbox: " + r.Method + " " + r.URL.Path,
+		"hint": "check the path of api_url (or host) in the idv block"})
+	return nil
 }
 
 func (s *Handler) serveFaults(w http.ResponseWriter, r *http.Request) {
