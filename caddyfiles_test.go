@@ -20,6 +20,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/caddy-idv/caddy-idv"
+	"github.com/caddy-idv/caddy-idv/caddymodule"
 	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
 )
 
@@ -451,5 +452,59 @@ func TestRootCaddyfileSandboxAndRefusedWebhooks(t *testing.T) {
 	}
 	if strings.Contains(in.Logs(), "not-the-secret") {
 		t.Error("the presented secret is in the log")
+	}
+}
+
+// TestRootCaddyfileStartsQuietlyAndSaysWhatItServes: the default
+// configuration, global options included, starts without a warning, and
+// the start-up summary gives the URL to open and says that each of the three
+// providers is the sandbox.
+func TestRootCaddyfileStartsQuietlyAndSaysWhatItServes(t *testing.T) {
+	src, err := os.ReadFile("Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, sb, admin := testcaddy.FreePort(t), testcaddy.FreePort(t), testcaddy.FreePort(t)
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	body := strings.NewReplacer("8080", fmt.Sprint(site), "8081", fmt.Sprint(sb),
+		"admin localhost:2019", fmt.Sprintf("admin localhost:%d\n\tstorage file_system %s", admin, t.TempDir()),
+		"log default {", "log default {\n\t\toutput file "+logFile).Replace(string(src))
+	if !strings.Contains(body, logFile) || !strings.Contains(body, fmt.Sprintf("admin localhost:%d", admin)) {
+		t.Fatal("the root Caddyfile's global options changed: update this test")
+	}
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(body), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warnings {
+		t.Errorf("adapt warning: %s", w)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatal(err)
+	}
+	sums := caddymodule.Summaries(caddy.ActiveContext())
+	msg := caddymodule.StartupMessage(sums)
+	_ = caddy.Stop()
+	logs, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(logs), "\n") {
+		if strings.Contains(l, `"level":"warn"`) || strings.Contains(l, `"level":"error"`) {
+			t.Errorf("logged at start: %s", l)
+		}
+	}
+	if !strings.Contains(msg, fmt.Sprintf("open http://localhost:%d/", site)) {
+		t.Errorf("the start-up message gives no URL to open:\n%s", msg)
+	}
+	got := map[string]string{}
+	for _, s := range sums {
+		if s.Sandbox {
+			got[s.Prefix] = s.Provider
+		}
+	}
+	want := map[string]string{"/api": "incode", "/regula/api": "regula", "/focalx/api": "focalx"}
+	if fmt.Sprint(got) != fmt.Sprint(want) || !strings.Contains(msg, "(the offline sandbox)") {
+		t.Errorf("sandboxed providers: %v, want %v\n%s", got, want, msg)
 	}
 }
