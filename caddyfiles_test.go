@@ -394,7 +394,7 @@ func TestConfigErrorsNameTheOptionAndTheVariable(t *testing.T) {
 		{"idv {\n regula {\n workflow x\n }\n}", `regula: unknown option "workflow": did you mean "workflow_id"?`},
 		{"idv {\n focalx {\n client_secert x\n }\n}", `focalx: unknown option "client_secert": did you mean "client_secret"?`},
 		{"idv {\n regulla {\n }\n}", `idv: unknown option "regulla": did you mean "regula"?`},
-		{"idv_sandbox {\n incod {\n }\n}", `idv_sandbox`},
+		{"idv_sandbox {\n incod {\n }\n}", `idv_sandbox: unknown option "incod": did you mean "incode"?`},
 	} {
 		if err := adapt(tc.body); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want it to contain %q", tc.body, err, tc.want)

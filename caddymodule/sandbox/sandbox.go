@@ -26,6 +26,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 )
 
 func init() {
@@ -193,9 +195,16 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			s.Name = d.Val()
 			continue
 		}
+		if _, err := caddy.GetModule("idv.sandbox." + name); err != nil {
+			valid := []string{"name"}
+			for _, m := range caddy.GetModules("idv.sandbox") {
+				valid = append(valid, m.ID.Name())
+			}
+			return d.Err(suggest.Unknown("idv_sandbox", name, valid))
+		}
 		mod, err := caddyfile.UnmarshalModule(d, "idv.sandbox."+name)
 		if err != nil {
-			return d.Errf("idv_sandbox: unknown provider %q: %v", name, err)
+			return err // the emulator's own error names it and where
 		}
 		if s.EmulatorsRaw == nil {
 			s.EmulatorsRaw = caddy.ModuleMap{}
