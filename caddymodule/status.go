@@ -31,7 +31,15 @@ func (h *Handler) authenticateWebhook(r *http.Request) error {
 	}
 	if err := h.WebhookAuth.Check(r); err != nil {
 		h.count(provider.CountWebhooks, "rejected")
-		h.logger.Info("webhook refused: wrong or missing credentials", zap.String("path", r.URL.Path), zap.String("method", h.WebhookAuth.Method))
+		// WARN with the reason: a refused webhook is a session that never
+		// gets its result, and the fix is in the provider's console.
+		reason := "credentials missing"
+		if hd := h.WebhookAuth.Name; (h.WebhookAuth.Method == webhookauth.Header && r.Header.Get(provider.Resolve(hd)) != "") ||
+			(h.WebhookAuth.Method != webhookauth.Header && r.Header.Get("Authorization") != "") {
+			reason = "credentials wrong"
+		}
+		h.logger.Warn("webhook refused: wrong or missing credentials", zap.String("path", r.URL.Path), zap.String("method", h.WebhookAuth.Method),
+			zap.String("reason", reason), zap.String("check", "the webhook secret configured at the provider matches webhook_auth"))
 		return provider.Errorf(http.StatusUnauthorized, "webhook credentials are missing or wrong")
 	}
 	h.count(provider.CountWebhooks, "received")

@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,7 +19,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/passthrough"
+	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 )
 
@@ -123,7 +127,7 @@ func (p *Incode) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		f, ok := fields[opt]
 		if !ok {
-			return d.Errf("incode: unknown option %q", opt)
+			return d.Err(suggest.Unknown("incode", opt, append(slices.Collect(maps.Keys(fields)), "expose_executive_token")))
 		}
 		if !d.NextArg() {
 			return d.Errf("incode: %s needs a value", opt)
@@ -162,11 +166,13 @@ func (p *Incode) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	if p.country == "" {
 		p.country = "ALL"
 	}
+	var missing placeholder.Missing // all reported at once, with their variables
+	missing.Check("api_key", p.APIKey, p.key)
+	missing.Check("flow_id", p.FlowID, p.flow)
+	if err := missing.Err(); err != nil {
+		return err
+	}
 	switch {
-	case p.key == "":
-		return errors.New("api_key is required")
-	case p.flow == "":
-		return errors.New("flow_id is required")
 	case !languageTag.MatchString(p.language):
 		return errors.New("language must be a language tag such as en-US")
 	case !countryCode.MatchString(p.country):

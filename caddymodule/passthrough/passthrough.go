@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 )
 
 // MaxPathLen is the longest path suffix accepted.
@@ -165,7 +166,8 @@ func New(base *url.URL, root string, transport http.RoundTripper, logger *zap.Lo
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			status, msg := http.StatusBadGateway, "upstream unreachable"
+			cause := upstream.Cause(err)
+			status, msg := http.StatusBadGateway, "upstream unreachable: "+cause
 			var tooLarge *http.MaxBytesError
 			switch {
 			case errors.As(err, &tooLarge):
@@ -175,7 +177,8 @@ func New(base *url.URL, root string, transport http.RoundTripper, logger *zap.Lo
 				status, msg = http.StatusGatewayTimeout, "upstream timed out"
 			}
 			if p.logger != nil && !errors.Is(err, context.Canceled) {
-				p.logger.Warn("passthrough failed", zap.Int("status", status), zap.String("path", p.root+"…"))
+				p.logger.Warn("passthrough failed", zap.Int("status", status), zap.String("path", p.root+"…"),
+					zap.String("host", base.Host), zap.String("error", cause))
 			}
 			provider.WriteError(w, &provider.Error{Status: status, Msg: msg}) // sets Cache-Control: no-store
 		},

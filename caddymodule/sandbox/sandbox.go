@@ -26,6 +26,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 )
 
 func init() {
@@ -133,7 +135,11 @@ func (s *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return nil
 		}
 	}
-	return next.ServeHTTP(w, r)
+	// Like the providers' APIs: a JSON 404, so a wrong api_url path reads
+	// as "not found" rather than as an empty 200 ("malformed JSON").
+	WriteJSON(w, http.StatusNotFound, map[string]any{"error": "not found in the sandbox: " + r.Method + " " + r.URL.Path,
+		"hint": "check the path of api_url (or host) in the idv block"})
+	return nil
 }
 
 func (s *Handler) serveFaults(w http.ResponseWriter, r *http.Request) {
@@ -189,9 +195,16 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			s.Name = d.Val()
 			continue
 		}
+		if _, err := caddy.GetModule("idv.sandbox." + name); err != nil {
+			valid := []string{"name"}
+			for _, m := range caddy.GetModules("idv.sandbox") {
+				valid = append(valid, m.ID.Name())
+			}
+			return d.Err(suggest.Unknown("idv_sandbox", name, valid))
+		}
 		mod, err := caddyfile.UnmarshalModule(d, "idv.sandbox."+name)
 		if err != nil {
-			return d.Errf("idv_sandbox: unknown provider %q: %v", name, err)
+			return err // the emulator's own error names it and where
 		}
 		if s.EmulatorsRaw == nil {
 			s.EmulatorsRaw = caddy.ModuleMap{}

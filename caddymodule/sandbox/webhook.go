@@ -121,11 +121,17 @@ func (wh *Webhooks) Send(logger *zap.Logger, payload any, done chan<- error) {
 				logger.Info("sandbox webhook delivered", zap.String("url", logURL(wh.URL)), zap.Int("attempt", attempt))
 				break
 			}
-			logger.Info("sandbox webhook failed; will retry", zap.String("url", logURL(wh.URL)), zap.Int("attempt", attempt), zap.Error(err))
-			if attempt < wh.Attempts {
-				time.Sleep(delay)
-				delay = time.Duration(float64(delay) * wh.Factor)
+			if attempt == wh.Attempts {
+				// The sidecar will not hear of this session from the
+				// sandbox: say so, and what to check.
+				logger.Warn("sandbox webhook not delivered; giving up", zap.String("url", logURL(wh.URL)), zap.Int("attempts", attempt), zap.Error(err),
+					zap.String("check", "the webhook URL, the webhook secret, and that the site is running"))
+				break
 			}
+			logger.Info("sandbox webhook failed; will retry", zap.String("url", logURL(wh.URL)), zap.Int("attempt", attempt),
+				zap.Duration("retry_in", delay), zap.Error(err))
+			time.Sleep(delay)
+			delay = time.Duration(float64(delay) * wh.Factor)
 		}
 		if done != nil {
 			done <- err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestWebhookRetriesUntilDelivered(t *testing.T) {
@@ -42,8 +43,17 @@ func TestWebhookGivesUpAfterAttempts(t *testing.T) {
 	defer srv.Close()
 	wh := &Webhooks{URL: srv.URL, First: caddy.Duration(5 * time.Millisecond), Factor: 1, Attempts: 3}
 	done := make(chan error, 1)
-	wh.Send(zap.NewNop(), map[string]string{}, done)
+	core, logs := observer.New(zap.InfoLevel)
+	wh.Send(zap.New(core), map[string]string{}, done)
 	if err := <-done; err == nil || n.Load() != 3 {
 		t.Fatalf("err %v after %d attempts, want an error after 3", err, n.Load())
+	}
+	// "will retry" only while it will; then one WARN that it gave up.
+	if got := logs.FilterMessage("sandbox webhook failed; will retry").Len(); got != 2 {
+		t.Errorf("%d \"will retry\" lines, want 2 (after attempts 1 and 2)", got)
+	}
+	gaveUp := logs.FilterMessage("sandbox webhook not delivered; giving up").All()
+	if len(gaveUp) != 1 || gaveUp[0].Level != zap.WarnLevel || gaveUp[0].ContextMap()["attempts"] != int64(3) {
+		t.Errorf("giving up logged as %v", gaveUp)
 	}
 }

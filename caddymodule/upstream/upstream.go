@@ -6,6 +6,8 @@ package upstream
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -202,7 +205,9 @@ func (c *Client) log(req Request, status int, d time.Duration, err error) {
 		zap.Duration("duration", d),
 	}, req.LogFields...)
 	if err != nil {
-		c.Logger.Warn("provider call failed", append(fields, zap.String("error", errorClass(err)))...)
+		// The host and the cause say what to check (api_url, DNS, the
+		// provider's certificate, a firewall); neither holds a secret.
+		c.Logger.Warn("provider call failed", append(fields, zap.String("host", c.Base.Host), zap.String("error", errorClass(err)))...)
 		return
 	}
 	c.Logger.Info("provider call", fields...)
@@ -210,15 +215,51 @@ func (c *Client) log(req Request, status int, d time.Duration, err error) {
 
 // errorClass describes a transport error without its text, which can carry
 // URLs with query strings.
-func errorClass(err error) string {
+func errorClass(err error) string { return Cause(err) }
+
+// Cause names why a provider could not be reached, in words a person can
+// act on: "connection refused", "DNS lookup failed: no such host", "TLS
+// certificate not trusted", "timeout", ... It never quotes err's text, which
+// can carry URLs with query strings.
+func Cause(err error) string {
 	var ne net.Error
+	var dns *net.DNSError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	var notTLS tls.RecordHeaderError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return "DNS lookup failed: no such host"
+		}
+		if dns.IsTimeout {
+			return "DNS lookup failed: timeout"
+		}
+		return "DNS lookup failed"
+	case errors.As(err, &unknownCA):
+		return "TLS certificate not trusted (unknown authority)"
+	case errors.As(err, &badHost):
+		return "TLS certificate is for another host"
+	case errors.As(err, &invalid):
+		return "TLS certificate invalid (expired or not yet valid?)"
+	case errors.As(err, &verify):
+		return "TLS certificate not trusted"
+	case errors.As(err, &notTLS), err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		return "TLS handshake failed: the server does not speak HTTPS"
 	case errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection reset"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "host unreachable"
 	default:
 		return "connection failed"
 	}
@@ -268,7 +309,8 @@ func ClientError(err error) *provider.Error {
 	case errors.Is(err, context.Canceled):
 		return &provider.Error{Status: 499, Msg: "request canceled", Err: errors.New("canceled")}
 	default:
-		return &provider.Error{Status: http.StatusBadGateway, Msg: "upstream unreachable", Err: errors.New(errorClass(err))}
+		cause := errorClass(err)
+		return &provider.Error{Status: http.StatusBadGateway, Msg: "upstream unreachable: " + cause, Err: errors.New(cause)}
 	}
 }
 

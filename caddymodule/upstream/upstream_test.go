@@ -3,12 +3,17 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func client(t *testing.T, h http.HandlerFunc) (*Client, *atomic.Int32) {
@@ -74,7 +79,7 @@ func TestClientErrorMapping(t *testing.T) {
 	}
 	down := &Client{Base: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}, HTTP: http.DefaultClient, Timeout: time.Second}
 	_, err = down.Do(context.Background(), Request{Method: "GET", Path: "/x"}, nil)
-	if ce := ClientError(err); ce.Status != 502 || ce.Msg != "upstream unreachable" {
+	if ce := ClientError(err); ce.Status != 502 || ce.Msg != "upstream unreachable: connection refused" {
 		t.Fatalf("connection refused: %+v", ce)
 	}
 	status, _ := client(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(403) })
@@ -93,5 +98,42 @@ func TestRequestsStayOnBase(t *testing.T) {
 	_, _ = c.Do(context.Background(), Request{Method: "GET", Path: "/omni/get/score", Query: url.Values{"id": {"../x?y#z"}}}, nil)
 	if path != "|/omni/get/score" || host != c.Base.Host {
 		t.Fatalf("sent to %s %s", host, path)
+	}
+}
+
+// TestCauseNamesWhyTheProviderIsUnreachable: a closed port, a name that does
+// not resolve, a certificate that is not trusted and a plain-HTTP server
+// answering an https:// api_url each get their own words, in the log line
+// (with the host and the operation) and in the answer.
+func TestCauseNamesWhyTheProviderIsUnreachable(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(tlsSrv.Close)
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(plain.Close)
+	for _, tc := range []struct{ base, want string }{
+		{"http://127.0.0.1:1", "connection refused"},
+		{"http://no-such-host.invalid", "DNS lookup failed"},
+		{tlsSrv.URL, "TLS certificate not trusted"},
+		{strings.Replace(plain.URL, "http:", "https:", 1), "TLS handshake failed"},
+	} {
+		u, _ := url.Parse(tc.base)
+		core, logs := observer.New(zap.InfoLevel)
+		c := &Client{Base: u, HTTP: &http.Client{}, Timeout: 5 * time.Second, Logger: zap.New(core), Provider: "incode"}
+		_, err := c.Do(context.Background(), Request{Op: "omni/start", Method: "POST", Path: "/omni/start?secret=x"}, nil)
+		ce := ClientError(err)
+		if ce.Status != 502 || !strings.HasPrefix(ce.Msg, "upstream unreachable: "+tc.want) {
+			t.Errorf("%s: answered %d %q, want the cause %q", tc.base, ce.Status, ce.Msg, tc.want)
+		}
+		entries := logs.FilterMessage("provider call failed").All()
+		if len(entries) != 1 {
+			t.Fatalf("%s: %d log lines", tc.base, len(entries))
+		}
+		f := entries[0].ContextMap()
+		if f["host"] != u.Host || f["op"] != "omni/start" || !strings.HasPrefix(f["error"].(string), tc.want) {
+			t.Errorf("%s: logged %v", tc.base, f)
+		}
+		if strings.Contains(fmt.Sprint(f), "secret") || strings.Contains(ce.Msg, "secret") {
+			t.Errorf("%s: the query string leaked: %v / %q", tc.base, f, ce.Msg)
+		}
 	}
 }
