@@ -154,11 +154,11 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request, enrich fun
 		if len(raw) > 4096 {
 			return nil, provider.Errorf(http.StatusBadRequest, "customFields is longer than 4096 bytes")
 		}
-		var cf map[string]any
+		var cf map[string]json.RawMessage
 		if err := provider.DecodeJSONBytes([]byte(raw), &cf, true); err != nil || cf == nil {
 			return nil, provider.Errorf(http.StatusBadRequest, "customFields must be a JSON object%s", reason(err))
 		}
-		body["customFields"] = cf
+		body["customFields"] = json.RawMessage(raw) // as given: numbers keep their precision
 	}
 	redirect := ""
 	if ru := q.Get("redirectionUrl"); ru != "" {
