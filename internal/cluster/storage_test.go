@@ -144,7 +144,7 @@ const crashCaddyfile = `{
 // with SIGKILL while they run. After a restart every uniqueId it answered
 // resumes with its token, and every interviewId it answered is found by
 // its webhook: an answer is only sent once the session and its index are
-// durable (the group commit).
+// durable (one batched, fsync'd bbolt transaction).
 func TestFileStorageSurvivesKill9UnderLoad(t *testing.T) {
 	root := repoRoot(t)
 	bin := buildCaddy(t, root)
