@@ -39,7 +39,10 @@ func TestCaddyfileErrors(t *testing.T) {
 		{`idv`, "provider block"},
 		{"idv {\n prefix\n}", "wrong argument count"},
 		{"idv {\n prefix /a /b\n incode {\n api_key k\n }\n}", "wrong argument count"},
-		{"idv {\n nonsense {\n }\n}", `unknown idv option or provider "nonsense"`},
+		{"idv {\n nonsense {\n }\n}", `idv: unknown option "nonsense"; valid options: cors_origins, incode, prefix`},
+		// a typo names itself and the closest option, wherever it is
+		{"idv {\n incode {\n api_key k\n }\n sesion_ttl 24h\n}", `idv: unknown option "sesion_ttl": did you mean "session_ttl"?`},
+		{"idv {\n incode {\n api_kye k\n }\n}", `incode: unknown option "api_kye": did you mean "api_key"?`},
 		{"idv {\n incode {\n bogus x\n }\n}", `unknown option "bogus"`},
 		{"idv {\n incode {\n api_key k\n }\n incode {\n api_key k\n }\n}", "only one provider per idv block"},
 		{"idv {\n incode {\n api_key k\n }\n webhook_auth hmac x\n}", "webhook_auth"},

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 	"github.com/caddy-idv/caddy-idv/caddymodule/webhookauth"
 )
 
@@ -142,12 +143,15 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.StorageNamespace = d.Val()
 		default:
 			name := d.Val()
+			if _, err := caddy.GetModule("idv.providers." + name); err != nil {
+				return d.Err(suggest.Unknown("idv", name, idvOptions()))
+			}
 			if h.ProviderRaw != nil {
 				return d.Errf("only one provider per idv block (found %s after another); use two idv blocks with different prefixes", name)
 			}
 			mod, err := caddyfile.UnmarshalModule(d, "idv.providers."+name)
 			if err != nil {
-				return d.Errf("unknown idv option or provider %q: %v", name, err)
+				return err // the provider's own error names it and where
 			}
 			h.ProviderRaw = caddyconfig.JSONModuleObject(mod, "name", name, nil)
 		}
@@ -156,6 +160,17 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.Err("idv: a provider block (incode, regula or focalx) is required")
 	}
 	return nil
+}
+
+// idvOptions are the words valid in an idv block: its options and the
+// providers' names.
+func idvOptions() []string {
+	opts := []string{"prefix", "session_ttl", "session_retention", "timeout", "webhook_auth",
+		"cors_origins", "redirect_origins", "session_quota", "storage_namespace"}
+	for _, m := range caddy.GetModules("idv.providers") {
+		opts = append(opts, m.ID.Name())
+	}
+	return opts
 }
 
 func parseWebhookAuth(d *caddyfile.Dispenser) (*webhookauth.Config, error) {

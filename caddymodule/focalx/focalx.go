@@ -13,14 +13,17 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 )
 
@@ -95,12 +98,13 @@ func (p *Focalx) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		opt := d.Val()
-		f, ok := map[string]*string{
+		fields := map[string]*string{
 			"api_url": &p.APIURL, "client_key": &p.ClientKey, "client_secret": &p.ClientSecret,
 			"encryption_key": &p.EncryptionKey, "pub_key": &p.PubKey, "cipher": &p.Cipher, "user_email": &p.UserEmail,
-		}[opt]
+		}
+		f, ok := fields[opt]
 		if !ok {
-			return d.Errf("focalx: unknown option %q", opt)
+			return d.Err(suggest.Unknown("focalx", opt, slices.Collect(maps.Keys(fields))))
 		}
 		if !d.NextArg() {
 			return d.Errf("focalx: %s needs a value", opt)
@@ -125,23 +129,19 @@ func (p *Focalx) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (p *Focalx) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	r := provider.Resolve
 	apiURL := r(p.APIURL)
-	if apiURL == "" {
-		return errors.New("api_url is required")
+	p.clientKey, p.clientSecret, p.pubKey, p.rawKey = r(p.ClientKey), r(p.ClientSecret), r(p.PubKey), r(p.EncryptionKey)
+	var missing placeholder.Missing // all reported at once, with their variables
+	missing.Check("api_url", p.APIURL, apiURL)
+	missing.Check("client_key", p.ClientKey, p.clientKey)
+	missing.Check("client_secret", p.ClientSecret, p.clientSecret)
+	missing.Check("encryption_key", p.EncryptionKey, p.rawKey)
+	missing.Check("pub_key", p.PubKey, p.pubKey)
+	if err := missing.Err(); err != nil {
+		return err
 	}
 	base, err := provider.ParseBaseURL("api_url", apiURL)
 	if err != nil {
 		return err
-	}
-	p.clientKey, p.clientSecret, p.pubKey, p.rawKey = r(p.ClientKey), r(p.ClientSecret), r(p.PubKey), r(p.EncryptionKey)
-	switch {
-	case p.clientKey == "":
-		return errors.New("client_key is required")
-	case p.clientSecret == "":
-		return errors.New("client_secret is required")
-	case p.rawKey == "":
-		return errors.New("encryption_key is required")
-	case p.pubKey == "":
-		return errors.New("pub_key is required")
 	}
 	if p.key, err = ParseKey(p.rawKey); err != nil {
 		return err

@@ -6,8 +6,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +17,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/passthrough"
+	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 )
 
@@ -98,7 +102,7 @@ func (p *Incode) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 		f, ok := fields[opt]
 		if !ok {
-			return d.Errf("incode: unknown option %q", opt)
+			return d.Err(suggest.Unknown("incode", opt, append(slices.Collect(maps.Keys(fields)), "expose_executive_token")))
 		}
 		if !d.NextArg() {
 			return d.Errf("incode: %s needs a value", opt)
@@ -130,13 +134,14 @@ func (p *Incode) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	if p.version == "" {
 		p.version = "1.0"
 	}
+	var missing placeholder.Missing // all reported at once, with their variables
+	missing.Check("api_key", p.APIKey, p.key)
+	missing.Check("flow_id", p.FlowID, p.flow)
+	missing.Check("client_id", p.ClientID, p.client)
+	if err := missing.Err(); err != nil {
+		return err
+	}
 	switch {
-	case p.key == "":
-		return errors.New("api_key is required")
-	case p.flow == "":
-		return errors.New("flow_id is required")
-	case p.client == "":
-		return errors.New("client_id is required")
 	case (p.email == "") != (p.password == ""):
 		return errors.New("admin_email and admin_password go together")
 	case p.email != "" && p.static != "":

@@ -21,8 +21,14 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Err != nil {
+	if e.Err != nil && e.Status != 0 {
 		return fmt.Sprintf("%d %s: %v", e.Status, e.Msg, e.Err)
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", e.Msg, e.Err)
+	}
+	if e.Status == 0 { // a configuration error: no HTTP status to show
+		return e.Msg
 	}
 	return fmt.Sprintf("%d %s", e.Status, e.Msg)
 }

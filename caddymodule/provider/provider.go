@@ -12,12 +12,12 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 	"github.com/caddy-idv/caddy-idv/caddymodule/tokencache"
 )
@@ -142,12 +142,10 @@ const (
 )
 
 // Resolve replaces the global placeholders in a configuration value
-// ({env.NAME}, {file.PATH}, ...) when the handler starts, so secrets never
-// sit in the JSON config. Only known placeholders are replaced: a secret
-// that happens to contain braces is kept as written.
-func Resolve(v string) string {
-	return strings.TrimSpace(caddy.NewReplacer().ReplaceKnown(v, ""))
-}
+// ({env.NAME}, {env.NAME:default}, {file.PATH}, ...) when the handler
+// starts, so secrets never sit in the JSON config. Only known placeholders
+// are replaced: a secret that happens to contain braces is kept as written.
+func Resolve(v string) string { return placeholder.Resolve(v) }
 
 // ParseBaseURL parses an http(s) base URL from the configuration. Its error
 // does not quote the value, which may hold credentials.

@@ -18,7 +18,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/passthrough"
+	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 )
 
@@ -107,7 +109,7 @@ func (p *Regula) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			p.TTL = caddy.Duration(dur)
 		default:
-			return d.Errf("regula: unknown option %q", opt)
+			return d.Err(suggest.Unknown("regula", opt, []string{"host", "api_key", "api_key_scheme", "workflow_id", "ttl"}))
 		}
 	}
 	return nil
@@ -125,13 +127,14 @@ func (p *Regula) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	if p.ttl == 0 {
 		p.ttl = DefaultTTL
 	}
+	var missing placeholder.Missing // all reported at once, with their variables
+	missing.Check("host", p.Host, host)
+	missing.Check("api_key", p.APIKey, p.key)
+	missing.Check("workflow_id", p.WorkflowID, p.workflow)
+	if err := missing.Err(); err != nil {
+		return err
+	}
 	switch {
-	case p.key == "":
-		return errors.New("api_key is required")
-	case p.workflow == "":
-		return errors.New("workflow_id is required")
-	case host == "":
-		return errors.New("host is required")
 	case strings.ContainsAny(scheme, " \t\r\n"):
 		return errors.New("api_key_scheme must be one word, such as ApiKey")
 	case p.ttl < time.Second:

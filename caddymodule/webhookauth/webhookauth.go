@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 )
 
 // Methods.
@@ -59,8 +61,7 @@ type Config struct {
 // Provision resolves placeholders and checks the fields of the method.
 func (c *Config) Provision() error {
 	// Only known placeholders are replaced: a secret with braces is kept.
-	repl := caddy.NewReplacer()
-	r := func(v string) string { return strings.TrimSpace(repl.ReplaceKnown(v, "")) }
+	r := placeholder.Resolve
 	c.name, c.value = r(c.Name), r(c.Value)
 	c.user, c.pass = r(c.Username), r(c.Password)
 	c.id, c.secret = r(c.ClientID), r(c.ClientSecret)
