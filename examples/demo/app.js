@@ -157,11 +157,11 @@
   // for a 429, when to retry. Every call carries X-IDV: 1, which the
   // cookie-bound routes require of a page (another site cannot send it
   // without a CORS preflight).
-  async function call(path) {
+  async function call(path, extraHeaders) {
     const base = PROVIDERS[provider].api;
     const res = await fetch(base + path, {
       credentials: 'same-origin', cache: 'no-store',
-      headers: { Accept: 'application/json', 'X-IDV': '1' },
+      headers: { Accept: 'application/json', 'X-IDV': '1', ...extraHeaders },
     });
     noteSandbox(res.headers.get('X-IDV-Sandbox'));
     let body = null;
@@ -197,19 +197,20 @@
 
   // ---- sandbox badge -------------------------------------------------
 
-  // The site says it runs on the sandbox with an X-IDV-Sandbox response
-  // header (the root Caddyfile sets it); a hosted flow on this machine's
-  // loopback says so too. Either is remembered for the tab.
+  // A provider is on the sandbox when its hosted flow is on this machine's
+  // loopback (the sandbox's address; a real provider never is), or when the
+  // site says so with an X-IDV-Sandbox response header (1 or 0). The answer
+  // is remembered per provider, and corrected at each start.
   function noteSandbox(v) {
     if (v === null) return;
     const on = /^(1|true|yes|on)$/i.test(v.trim());
-    safeSet(sessionStorage, 'idv-demo:sandbox', on ? '1' : '0');
+    safeSet(localStorage, `idv-demo:sandbox:${provider}`, on ? '1' : '0');
     els.badge.hidden = !on;
   }
+  function showBadge() { els.badge.hidden = safeGet(localStorage, `idv-demo:sandbox:${provider}`) !== '1'; }
   function loopback(url) {
     try { return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname); } catch (_) { return false; }
   }
-  els.badge.hidden = safeGet(sessionStorage, 'idv-demo:sandbox') !== '1';
 
   // ---- what happened, remembered by this browser -----------------------
 
@@ -231,6 +232,7 @@
   function errorText(err) {
     let msg = err.message;
     if (err.status === 429 || err.status === 503) {
+      if (!/[.!?]$/.test(msg)) msg += '.';
       msg += err.retryAfter != null
         ? ` Try again in ${humanSeconds(err.retryAfter)} (at ${clock(new Date(Date.now() + err.retryAfter * 1000))}).`
         : ' Try again later.';
@@ -303,7 +305,7 @@
     const steps = [];
     if (v) {
       step(steps, 'created', v.createdAt, 'Session created',
-        `The server started a ${P.name} session with its API key and gave this page a uniqueId.`);
+        `The server started a session at ${P.name} with its API key and gave this page a uniqueId.`);
       const handoff = marked(v.uniqueId, 'handoff');
       if (handoff) step(steps, 'handoff', handoff, `Handed off to ${P.name}’s hosted flow`, 'This page sent you to the provider’s pages.');
       const back = marked(v.uniqueId, 'returned');
@@ -401,7 +403,7 @@
       step(steps, 'result', t.issuedAt, `Token issued by ${P.name}, valid ${humanDuration(t.expiry)}`,
         `Focalx said expiry_time ${t.expiry}.`);
     } else {
-      step(steps, 'decision', t.issuedAt, `${P.name} refused`, t.error);
+      step(steps, 'decision', t.issuedAt, t.status === 429 ? 'Rate limited' : `${P.name} refused`, t.error);
     }
     renderTimeline(steps);
     renderHolds(ok ? [['A short-lived token', `Valid ${humanDuration(t.expiry)}, for the Focalx SDK. Kept in this page’s memory only, not shown.`]] : []);
@@ -412,15 +414,17 @@
 
   async function getToken() {
     const requestedAt = new Date().toISOString();
-    const q = new URLSearchParams({ email: els.email.value.trim() });
     try {
-      const r = await call('/token?' + q);
+      // The root Caddyfile reads the user from X-User-Email. Only a demo
+      // lets the browser say who it is: in production the site's own
+      // authentication sets that header (forward_auth, copy_headers).
+      const r = await call('/token', { 'X-User-Email': els.email.value.trim() });
       focalxToken = r.token; // what an SDK would be given
       const t = { requestedAt, issuedAt: new Date().toISOString(), expiry: r.expiry_time, expiresAt: r.expiresAt };
       safeSet(sessionStorage, 'idv-demo:focalx', JSON.stringify(t));
       renderToken(t);
     } catch (err) {
-      renderToken({ requestedAt, issuedAt: new Date().toISOString(), error: errorText(err) });
+      renderToken({ requestedAt, issuedAt: new Date().toISOString(), error: errorText(err), status: err.status });
       showError(errorText(err));
     }
   }
@@ -482,7 +486,7 @@
     }
     if (!r.url) throw new Error('the answer has no url');
     let url = r.url;
-    if (loopback(url)) noteSandbox('1');
+    noteSandbox(loopback(url) ? '1' : '0');
     // Regula's hosted capture has no redirect of its own: the sandbox's
     // stand-in takes ?redirect= to send the person back.
     if (provider === 'regula' && !els.badge.hidden) {
@@ -520,6 +524,7 @@
     els.about.textContent = P.about;
     els.verify.textContent = P.action;
     els.emailRow.hidden = P.kind !== 'token';
+    showBadge();
     closeStream();
     if (!first) {
       showError('');
