@@ -556,6 +556,9 @@
     }
   }
 
+  // The wording helpers, for the browser test and the curious.
+  window.idvDemo = Object.freeze({ human, humanDuration, humanText, humanSeconds });
+
   for (const input of document.querySelectorAll('input[name="provider"]')) {
     input.addEventListener('change', () => { if (input.checked) select(input.value, false); });
   }

@@ -99,6 +99,7 @@ func (d *demo) incode(b *browser) {
 	sandboxFlow := d.in.URL("sandbox", "/incode/flow/")
 	b.open(d.site + "/?provider=incode")
 	b.waitText("result", "not started")
+	d.checkWording(b)
 
 	// Start, then leave the hosted page without finishing.
 	b.click("verify")
@@ -245,4 +246,25 @@ func (d *demo) noWebhook(b *browser) {
 	}
 	d.checkPage(b, true, "API key", "Executive token", "Webhook secret")
 	b.keep("hint")
+}
+
+// checkWording checks the page's readable statuses and durations.
+func (d *demo) checkWording(b *browser) {
+	b.t.Helper()
+	for expr, want := range map[string]string{
+		`idvDemo.human('ONBOARDING_FINISHED')`:                             "Onboarding finished",
+		`idvDemo.human('ID_VALIDATION_FINISHED')`:                          "ID validation finished",
+		`idvDemo.human('NOT_VERIFIED')`:                                    "Not verified",
+		`idvDemo.humanDuration('10m0s')`:                                   "10 minutes",
+		`idvDemo.humanDuration('24h0m0s')`:                                 "1 day",
+		`idvDemo.humanDuration('1h30m0s')`:                                 "1 hour 30 minutes",
+		`idvDemo.humanDuration('2:00:00')`:                                 "2 hours",
+		`idvDemo.humanDuration('5 days, 0:00:00')`:                         "5 days",
+		`idvDemo.humanText('at most 10 per 10m0s')`:                        "at most 10 per 10 minutes",
+		`idvDemo.humanText('the session cookie names no live session: x')`: "the session cookie names no live session: x",
+	} {
+		if got := b.eval(expr); got != want {
+			b.fatalf("%s = %q, want %q", expr, got, want)
+		}
+	}
 }
