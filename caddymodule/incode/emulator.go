@@ -522,6 +522,7 @@ func (e *Emulator) generic(w http.ResponseWriter, r *http.Request, c creds) {
 }
 
 var flowPage = sandbox.NewPage(`{{with .Data}}<p>This page stands in for Incode's hosted onboarding. Interview <code>{{.ID}}</code>.</p>
+{{if .Custom}}<p>Custom fields: <code id="custom-fields">{{.Custom}}</code></p>{{end}}
 {{if .Done}}<p id="done" class="notice">This onboarding is already finished (score {{.Score}}).</p>{{else}}
 <form method="post">
 <fieldset><legend>Outcome of this verification</legend>

@@ -39,7 +39,7 @@ a{color:var(--accent)}
 
 // shell wraps a page's "body" template.
 const shell = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="{{with .Lang}}{{.}}{{else}}en{{end}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><link rel="icon" href="data:,">
 <title>{{.Provider}} sandbox{{with .Title}}: {{.}}{{end}}</title><style>` + pageCSS + `</style></head>
 <body><main>
@@ -60,6 +60,8 @@ type PageData struct {
 	Provider string
 	// Title is the page's subject ("verification").
 	Title string
+	// Lang is the page's language tag. Default: en.
+	Lang string
 	// Data is the emulator's own.
 	Data any
 }

@@ -71,3 +71,14 @@ func TestWriteNotice(t *testing.T) {
 		t.Errorf("an error notice with an unsafe return link: %d\n%s", w.Code, body)
 	}
 }
+
+func TestPageLang(t *testing.T) {
+	p := NewPage(`<p id="x">{{.Data}}</p>`)
+	for lang, want := range map[string]string{"": `<html lang="en">`, "pt-BR": `<html lang="pt-BR">`} {
+		w := httptest.NewRecorder()
+		RenderPage(w, http.StatusOK, p, PageData{Provider: "Incode", Lang: lang, Data: "hi"})
+		if body := w.Body.String(); !strings.Contains(body, want) || !strings.Contains(body, `<p id="x">hi</p>`) {
+			t.Errorf("Lang %q: want %s and the body:\n%s", lang, want, body)
+		}
+	}
+}

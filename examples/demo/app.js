@@ -28,6 +28,7 @@
       name: 'Incode', api: '/api', kind: 'hosted', action: 'Verify my identity',
       about: "Incode's hosted onboarding. The result arrives by webhook; the score is then read from Incode with the executive token.",
       resultFrom: 'Score read from Incode with the executive token',
+      token: 'Incode’s session token for this interview only, in the onboarding answer (what an SDK is given); this page does not keep it.',
       server: [
         ['API key', 'sent as X-Api-Key to start each session'],
         ['Executive token', 'logged in with the admin e-mail and password, used to read the score'],
@@ -38,6 +39,7 @@
       name: 'Regula', api: '/regula/api', kind: 'hosted', action: 'Verify my identity',
       about: "Regula's hosted capture. A webhook says the session changed; its status is then read from Regula's results API.",
       resultFrom: 'Status read from Regula’s results API with the API key',
+      token: 'An ephemeral token inside the hosted-flow link: it reaches this session’s data only.',
       server: [
         ['API key', 'mints each session’s ephemeral token and reads results'],
         ['Webhook secret', 'checks that a webhook really comes from Regula'],
@@ -336,8 +338,8 @@
       const readable = document.cookie.split(';').some((c) => c.trim().startsWith('idv_session='));
       holds.push(['A session cookie it cannot read',
         `idv_session, HttpOnly: the browser sends it to ${P.api} only${readable ? '' : ', and this page’s script does not see it (document.cookie)'}.`]);
-      holds.push(['A short-lived session',
-        v.expiresAt ? `Ends ${new Date(v.expiresAt).toLocaleString()}; the provider’s session token behind it stays on the server.` : '']);
+      holds.push(['A short-lived token',
+        `${P.token}${v.expiresAt ? ` The session ends ${new Date(v.expiresAt).toLocaleString()}.` : ''}`]);
     }
     renderHolds(holds);
 
