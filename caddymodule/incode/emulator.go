@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -557,16 +556,9 @@ func (e *Emulator) generic(w http.ResponseWriter, r *http.Request, c creds) {
 		"method": r.Method, "bytes": n, "sha256": hex.EncodeToString(h.Sum(nil))})
 }
 
-var flowPage = template.Must(template.New("flow").Parse(`<!doctype html>
-<html lang="{{.Lang}}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Incode sandbox: verification</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}
-fieldset{border:1px solid #ccc;border-radius:.5rem;padding:1rem}label{display:block;margin:.5rem 0}
-button{font-size:1rem;padding:.6rem 1.2rem;margin-top:1rem}</style></head>
-<body><h1>Incode sandbox</h1>
-<p>This page stands in for Incode's hosted onboarding. Interview <code>{{.ID}}</code>.</p>
+var flowPage = sandbox.NewPage(`{{with .Data}}<p>This page stands in for Incode's hosted onboarding. Interview <code>{{.ID}}</code>.</p>
 {{if .Custom}}<p>Custom fields: <code id="custom-fields">{{.Custom}}</code></p>{{end}}
-{{if .Done}}<p id="done">This onboarding is already finished (score {{.Score}}).</p>{{else}}
+{{if .Done}}<p id="done" class="notice">This onboarding is already finished (score {{.Score}}).</p>{{else}}
 <form method="post">
 <fieldset><legend>Outcome of this verification</legend>
 <label><input type="radio" name="outcome" value="pass" id="outcome-pass" checked> Pass (score OK)</label>
@@ -574,8 +566,7 @@ button{font-size:1rem;padding:.6rem 1.2rem;margin-top:1rem}</style></head>
 <label><input type="radio" name="outcome" value="warn" id="outcome-warn"> Warn (score WARN: needs a review)</label>
 </fieldset>
 <button type="submit" id="submit">Finish verification</button>
-</form>{{end}}
-</body></html>`))
+</form>{{end}}{{end}}`)
 
 // hosted serves the sandbox's stand-in for Incode's hosted onboarding:
 // GET shows a form, POST finishes the interview with the chosen score, sends
@@ -586,7 +577,7 @@ func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
 	iv := e.st.interviews[e.st.codes[code]]
 	e.st.mu.Unlock()
 	if iv == nil {
-		http.Error(w, "unknown onboarding link", http.StatusNotFound)
+		sandbox.WriteNotice(w, http.StatusNotFound, sandbox.Notice{Provider: "Incode", ID: "error", Error: true, Message: "Unknown onboarding link."})
 		return
 	}
 	e.host.Calls.Record("incode", "hosted-flow "+r.Method, sandbox.CredNone)
@@ -604,8 +595,7 @@ func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
 		}
 		data := map[string]any{"ID": iv.ID, "Done": iv.Status == Finished, "Score": iv.ScoreStatus, "Lang": lang, "Custom": custom}
 		e.st.mu.Unlock()
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = flowPage.Execute(w, data)
+		sandbox.RenderPage(w, http.StatusOK, flowPage, sandbox.PageData{Provider: "Incode", Title: "verification", Lang: lang, Data: data})
 	case http.MethodPost:
 		score := map[string]string{"pass": "OK", "warn": "WARN"}[r.PostFormValue("outcome")]
 		if score == "" {
@@ -614,8 +604,7 @@ func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
 		e.finish(iv, score)
 		target := iv.RedirectURL
 		if u, err := url.Parse(target); target == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = io.WriteString(w, "<!doctype html><p id=\"done\">Verification finished. You can close this page.</p>")
+			sandbox.WriteNotice(w, http.StatusOK, sandbox.Notice{Provider: "Incode", ID: "done", Message: "Verification finished."})
 			return
 		}
 		http.Redirect(w, r, target, http.StatusSeeOther)

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"io"
 	"net/http"
 	"net/url"
@@ -625,29 +624,32 @@ func (e *Emulator) publicURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-var flowPage = template.Must(template.New("flow").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Regula sandbox: verification</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}
-fieldset{border:1px solid #ccc;border-radius:.5rem;padding:1rem}label{display:block;margin:.5rem 0}
-button{font-size:1rem;padding:.6rem 1.2rem;margin-top:1rem}</style></head>
-<body><h1>Regula sandbox</h1>
-<p>This page stands in for Regula's hosted capture. Session <code>{{.ID}}</code>.</p>
+var flowPage = sandbox.NewPage(`{{with .Data}}<p>This page stands in for Regula's hosted capture. Session <code>{{.ID}}</code>.</p>
 {{if .Mobile}}<p>To continue on a phone, open <a id="mobile-link" href="{{.Mobile}}">the mobile link</a> there.</p>{{end}}
-{{if .Done}}<p id="done">This session is already completed (status {{.Status}}).</p>{{else}}
+{{if .Done}}<p id="done" class="notice">This session is already completed (status {{.Status}}).</p>{{else}}
 <form method="post">
 <fieldset><legend>Outcome of this verification</legend>
 <label><input type="radio" name="outcome" value="pass" id="outcome-pass" checked> Verified (status 2)</label>
 <label><input type="radio" name="outcome" value="fail" id="outcome-fail"> Not verified (status 1)</label>
 </fieldset>
+{{with .Return}}<input type="hidden" name="return" value="{{.}}">{{end}}
 <button type="submit" id="submit">Finish verification</button>
-</form>{{end}}
-</body></html>`))
+</form>{{end}}{{end}}`)
 
 func page(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = io.WriteString(w, "<!doctype html><p id=\"error\">"+template.HTMLEscapeString(msg)+"</p>\n")
+	sandbox.WriteNotice(w, status, sandbox.Notice{Provider: "Regula", ID: "error", Error: true, Message: msg})
+}
+
+// returnTo is where the done page leads back: ?redirect= when set, else the
+// page the person came from, as the browser named it (Referer, usually the
+// site's origin) when the form was shown.
+func returnTo(r *http.Request, publicURL string) string {
+	for _, v := range []string{r.URL.Query().Get("redirect"), r.PostFormValue("return"), r.Header.Get("Referer")} {
+		if u := sandbox.ReturnURL(v); u != nil && !strings.HasPrefix(u.String(), publicURL+"/") {
+			return u.String()
+		}
+	}
+	return ""
 }
 
 // hosted serves the stand-ins for Regula's hosted pages: /capture?url=<the
@@ -709,8 +711,8 @@ func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet:
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = flowPage.Execute(w, map[string]any{"ID": s.ID, "Mobile": mobile, "Done": done, "Status": StatusName(status)})
+		sandbox.RenderPage(w, http.StatusOK, flowPage, sandbox.PageData{Provider: "Regula", Title: "verification",
+			Data: map[string]any{"ID": s.ID, "Mobile": mobile, "Done": done, "Status": StatusName(status), "Return": returnTo(r, e.publicURL(r))}})
 	case http.MethodPost:
 		outcomes := map[string]int{"pass": StatusVerified, "fail": StatusNotVerified}
 		st, ok := outcomes[r.PostFormValue("outcome")]
@@ -723,8 +725,7 @@ func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, u.String(), http.StatusSeeOther)
 			return
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, "<!doctype html><p id=\"done\">Verification finished. You can close this page.</p>\n")
+		sandbox.WriteNotice(w, http.StatusOK, sandbox.Notice{Provider: "Regula", ID: "done", Message: "Verification finished.", Return: returnTo(r, e.publicURL(r))})
 	default:
 		w.Header().Set("Allow", "GET, POST")
 		page(w, http.StatusMethodNotAllowed, "GET or POST")

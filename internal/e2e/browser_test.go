@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
 )
 
 // chromiumPath is Debian's chromium (apt-get install chromium).
@@ -22,76 +20,6 @@ const chromiumPath = "/usr/bin/chromium"
 // stepTimeout bounds each wait of the browser test. It is a ceiling for a
 // stuck run, not an expected duration.
 const stepTimeout = 30 * time.Second
-
-// TestDemoInBrowser drives the demo app in a real browser against the
-// shipped Caddyfile: start a verification, leave it, come back and resume the
-// same one, pass it on the sandbox's hosted page and see "verified" pushed to
-// the page; then start a new one (the first is finished), fail it and see
-// "not verified".
-func TestDemoInBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		msg := fmt.Sprintf("%s is missing (%v): install it with `apt-get update && apt-get install -y chromium`", chromiumPath, err)
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set and the browser test cannot run: %s", msg)
-		}
-		t.Skipf("\n\n*** SKIPPING THE BROWSER TEST: %s ***\n\n", msg)
-	}
-
-	in := testcaddy.Start(t, rootCaddyfile(t), testcaddy.Options{LogFile: true})
-	dumpLogs(t, in)
-	// One host for the whole run: the session cookie belongs to it.
-	site := fmt.Sprintf("http://localhost:%d", in.Ports["site"])
-	sandboxFlow := in.URL("sandbox", "/incode/flow/")
-
-	b := startBrowser(t)
-
-	b.open(site + "/")
-	b.waitText("result", "not started")
-
-	// Start, then leave the hosted page without finishing.
-	b.click("verify")
-	b.waitVisible("outcome-pass")
-	firstFlow := b.location()
-	if !strings.HasPrefix(firstFlow, sandboxFlow) {
-		b.fatalf("the button led to %s, want the sandbox's hosted page %s…", firstFlow, sandboxFlow)
-	}
-	b.open(site + "/")
-	b.waitText("result", "pending")
-	b.waitTextMatch("events", regexp.MustCompile(`^No events yet\.$`))
-
-	// Pending: the button resumes the same verification.
-	b.click("verify")
-	b.waitVisible("outcome-pass")
-	if loc := b.location(); loc != firstFlow {
-		b.fatalf("a pending verification was not resumed: went to %s, first went to %s", loc, firstFlow)
-	}
-	b.click("outcome-pass")
-	b.click("submit")
-	b.waitVisible("verify") // back on the demo
-	b.waitText("result", "verified")
-	b.waitText("score", "OK")
-	b.waitTextMatch("events", regexp.MustCompile(`\d.*ONBOARDING_FINISHED`)) // a timestamp, then the status
-	if loc := b.location(); loc != site+"/?returned=1" {
-		b.fatalf("the hosted page sent the browser to %s, want the redirectionUrl %s", loc, site+"/?returned=1")
-	}
-	b.checkNoToken()
-
-	// Finished: the button starts a new verification.
-	b.click("verify")
-	b.waitVisible("outcome-fail")
-	secondFlow := b.location()
-	if secondFlow == firstFlow || !strings.HasPrefix(secondFlow, sandboxFlow) {
-		b.fatalf("a finished verification did not start a new one: went to %s (first: %s)", secondFlow, firstFlow)
-	}
-	b.click("outcome-fail")
-	b.click("submit")
-	b.waitVisible("verify")
-	b.waitText("result", "not verified")
-	b.waitText("score", "FAIL")
-	b.checkNoToken()
-
-	checkCalls(t, in, 2)
-}
 
 // browser is a chromedp tab with the test's helpers. Every failing helper
 // takes a full-page screenshot first.
@@ -103,7 +31,31 @@ type browser struct {
 	console []string
 }
 
-func startBrowser(t *testing.T) *browser {
+// viewport is a screen the demo must work on.
+type viewport struct {
+	name          string
+	width, height int64
+	mobile        bool
+}
+
+var viewports = []viewport{
+	{name: "desktop", width: 1024, height: 900},
+	{name: "phone", width: 390, height: 844, mobile: true}, // a common phone, portrait
+}
+
+// requireChromium skips the test without chromium, or fails it under CI.
+func requireChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		msg := fmt.Sprintf("%s is missing (%v): install it with `apt-get update && apt-get install -y chromium`", chromiumPath, err)
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set and the browser test cannot run: %s", msg)
+		}
+		t.Skipf("\n\n*** SKIPPING THE BROWSER TEST: %s ***\n\n", msg)
+	}
+}
+
+func startBrowser(t *testing.T, vp viewport) *browser {
 	t.Helper()
 	profile := t.TempDir() // made before the browser, so removed after it
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -117,7 +69,7 @@ func startBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1024, 900),
+		chromedp.WindowSize(int(vp.width), int(vp.height)),
 	)
 	// chromedp may still log from its goroutines while the browser stops;
 	// t.Logf must not be called once the test is over.
@@ -147,6 +99,13 @@ func startBrowser(t *testing.T) *browser {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting %s: %v", chromiumPath, err)
 	}
+	emulate := []chromedp.EmulateViewportOption{}
+	if vp.mobile {
+		emulate = append(emulate, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(vp.width, vp.height, emulate...)); err != nil {
+		t.Fatalf("emulating a %dx%d screen: %v", vp.width, vp.height, err)
+	}
 	messages := chromedp.Console(ctx)
 	stopConsole.Go(func() {
 		for m, err := range messages {
@@ -174,9 +133,22 @@ func startBrowser(t *testing.T) *browser {
 
 // screenshot saves a full-page PNG under $E2E_ARTIFACTS (or a temporary
 // directory) and logs its path. It runs once per test.
-func (b *browser) screenshot() {
+func (b *browser) screenshot() { b.shot("") }
+
+// keep saves a screenshot named after the test and label when
+// E2E_SCREENSHOTS is set (to look at the pages), and does nothing otherwise.
+func (b *browser) keep(label string) {
+	if os.Getenv("E2E_SCREENSHOTS") != "" {
+		b.shot(label)
+	}
+}
+
+func (b *browser) shot(label string) {
 	t := b.t
 	dir := os.Getenv("E2E_ARTIFACTS")
+	if label != "" {
+		dir, label = os.Getenv("E2E_SCREENSHOTS"), "-"+label
+	}
 	if dir == "" {
 		dir = t.TempDir()
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -190,14 +162,16 @@ func (b *browser) screenshot() {
 		t.Logf("screenshot: %v", err)
 		return
 	}
-	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + ".png"
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + label + ".png"
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Logf("screenshot: %v", err)
 		return
 	}
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
-	t.Logf("screenshot of %s at failure: %s", loc, path)
+	if label == "" {
+		t.Logf("screenshot of %s at failure: %s", loc, path)
+	}
 }
 
 func (b *browser) fatalf(format string, args ...any) {
@@ -296,5 +270,51 @@ func (b *browser) checkNoToken() {
 	// The sandbox's tokens are JWTs: three base64url parts.
 	if jwt := regexp.MustCompile(`eyJ[\w-]+\.[\w-]+\.[\w-]+`).FindString(text); jwt != "" {
 		b.fatalf("the page shows a token: %.20s…", jwt)
+	}
+}
+
+// setValue replaces the value of the input with the given id.
+func (b *browser) setValue(id, value string) {
+	b.t.Helper()
+	b.do("set #"+id, chromedp.SetValue(chromedp.ID(id), value))
+}
+
+// eval evaluates a JavaScript expression that yields a string.
+func (b *browser) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.fatalf("evaluating %s: %v", expr, err)
+	}
+	return s
+}
+
+// waitEval evaluates a JavaScript expression yielding a string until ok
+// accepts it. Like waitTextFunc it survives navigations.
+func (b *browser) waitEval(what, expr string, ok func(string) bool) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	last, lastErr := "", error(nil)
+	for {
+		rctx, rcancel := context.WithTimeout(ctx, 2*time.Second)
+		s, err := chromedp.Run(rctx, chromedp.Evaluate[string](expr))
+		rcancel()
+		switch {
+		case err == nil:
+			if ok(s) {
+				return s
+			}
+			last, lastErr = s, nil
+		case ctx.Err() == nil:
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			b.fatalf("waited %s for %s; last value %q (last error: %v)", stepTimeout, what, last, lastErr)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

@@ -38,6 +38,10 @@ func rootCaddyfile(t testing.TB) string {
 		}
 		body = strings.ReplaceAll(body, port, name)
 	}
+	// Further sandboxes (one per provider), when there are.
+	for port, name := range map[string]string{"8082": "@@sandbox2@@", "8083": "@@sandbox3@@"} {
+		body = strings.ReplaceAll(body, port, name)
+	}
 	demo, err := filepath.Abs("../../examples/demo")
 	if err != nil {
 		t.Fatal(err)
