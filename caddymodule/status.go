@@ -129,6 +129,9 @@ func (h *Handler) refresh(r *http.Request, s *session.Session) *session.Session 
 		return s
 	}
 	refreshed.Set(key, true, provider.RefreshEvery)
+	if er, ok := h.provider.(provider.EventRefresher); ok {
+		return h.refreshKit(r, s, er)
+	}
 	ev, err := rf.Refresh(r.Context(), s)
 	if err != nil {
 		h.logger.Warn("refreshing session status failed", zap.String("session", session.LogID(s.UniqueID)), zap.String("error", redactErr(err)))
