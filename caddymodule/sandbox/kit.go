@@ -213,22 +213,23 @@ func (wh *Webhooks) SendSigned(logger *zap.Logger, body []byte, sign func(body [
 		}
 		return
 	}
-	wh.defaults()
+	cfg := *wh // a copy: concurrent sends never write the shared settings
+	cfg.defaults()
 	if delivered == nil {
 		delivered = func(status int) bool { return status >= 200 && status < 300 }
 	}
 	go func() {
-		delay := time.Duration(wh.First)
+		delay := time.Duration(cfg.First)
 		var err error
-		for attempt := 1; attempt <= wh.Attempts; attempt++ {
-			if err = wh.deliverSigned(target, body, sign, delivered); err == nil {
+		for attempt := 1; attempt <= cfg.Attempts; attempt++ {
+			if err = cfg.deliverSigned(target, body, sign, delivered); err == nil {
 				logger.Info("sandbox webhook delivered", zap.Int("attempt", attempt))
 				break
 			}
 			logger.Info("sandbox webhook failed; will retry", zap.Int("attempt", attempt), zap.Error(err))
-			if attempt < wh.Attempts {
+			if attempt < cfg.Attempts {
 				time.Sleep(delay)
-				delay = time.Duration(float64(delay) * wh.Factor)
+				delay = time.Duration(float64(delay) * cfg.Factor)
 			}
 		}
 		if done != nil {
