@@ -352,3 +352,52 @@ func (kitBad) Routes() []provider.Route {
 	return []provider.Route{{Path: "/start", Kind: provider.StartSession}}
 }
 func (kitBad) UnmarshalCaddyfile(d *caddyfile.Dispenser) error { d.Next(); return nil }
+
+// kitPlain does not sign its webhooks: webhook_auth applies.
+type kitPlain struct{ f kitFake }
+
+func init() { caddy.RegisterModule(kitPlain{}) }
+
+func (kitPlain) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "idv.providers.kitplain", New: func() caddy.Module { return new(kitPlain) }}
+}
+func (p *kitPlain) UnmarshalCaddyfile(d *caddyfile.Dispenser) error  { d.Next(); return nil }
+func (p *kitPlain) ProvisionIDV(caddy.Context, *provider.Host) error { return nil }
+func (p *kitPlain) Secrets() []string                                { return nil }
+func (p *kitPlain) Routes() []provider.Route {
+	return []provider.Route{{Path: "/start", Kind: provider.StartSession}, {Path: "/webhook", Kind: provider.SignedWebhook}}
+}
+func (p *kitPlain) Start(ctx context.Context, in provider.StartInput) (provider.StartResult, error) {
+	return p.f.Start(ctx, in)
+}
+func (p *kitPlain) StartAnswer(route string, s *session.Session) map[string]any {
+	return p.f.StartAnswer(route, s)
+}
+func (p *kitPlain) ParseWebhook(h http.Header, b []byte) ([]provider.KitEvent, error) {
+	return p.f.ParseWebhook(h, b)
+}
+
+func TestKitWebhookAuthWithoutVerifier(t *testing.T) {
+	cfg := func(extra string) string {
+		return "http://127.0.0.1:@@site@@ {\n\tidv {\n\t\tkitplain\n\t\t" + extra + "\n\t}\n}"
+	}
+	in := testcaddy.Start(t, cfg(""))
+	st, _, _ := do(t, testcaddy.Client(), "POST", in.URL("site", "/api/webhook"), `{"ref":"x","key":"k"}`)
+	if st != 403 {
+		t.Fatalf("without webhook_auth: %d", st)
+	}
+	_ = caddy.Stop()
+	in = testcaddy.Start(t, cfg("webhook_auth header X-Hook s3cret"))
+	c := testcaddy.Client()
+	_, _, a := do(t, c, "GET", in.URL("site", "/api/start"), "")
+	body := fmt.Sprintf(`{"ref":%q,"key":"k1","status":"done","result":"verified","decision":true}`, a["sessionId"])
+	if st, _, _ := do(t, testcaddy.Client(), "POST", in.URL("site", "/api/webhook"), body, "X-Hook", "wrong"); st != 401 {
+		t.Fatalf("wrong credentials: %d", st)
+	}
+	if st, _, _ := do(t, testcaddy.Client(), "POST", in.URL("site", "/api/webhook"), body, "X-Hook", "s3cret"); st != 200 {
+		t.Fatalf("right credentials: %d", st)
+	}
+	if _, _, v := do(t, c, "GET", in.URL("site", "/api/session"), ""); v["result"] != "verified" {
+		t.Fatalf("%v", v)
+	}
+}
