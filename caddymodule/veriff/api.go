@@ -189,7 +189,7 @@ func eventOf(d Decision) provider.KitEvent {
 	return ev
 }
 
-// maxStatus bounds a status string taken from a webhook.
+// statusRe bounds a status or action taken from a webhook.
 var statusRe = regexp.MustCompile(`^[a-z_]{1,40}$`)
 
 // ParseWebhook implements provider.WebhookParser. A decision webhook
