@@ -13,4 +13,5 @@ import (
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/redisstorage"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/regula"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
+	_ "github.com/caddy-idv/caddy-idv/caddymodule/veriff"
 )

@@ -388,6 +388,9 @@ func (h *Handler) refresh(ctx context.Context, s *session.Session) *session.Sess
 		// Shared by every caller: none of their cancellations ends it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(h.Timeout))
 		defer cancel()
+		if er, ok := h.provider.(provider.EventRefresher); ok {
+			return h.refreshKit(cctx, s, er), nil
+		}
 		ev, err := rf.Refresh(cctx, s)
 		if err != nil {
 			h.logger.Warn("refreshing session status failed", zap.String("session", session.LogID(s.UniqueID)), zap.String("error", redactErr(err)))

@@ -282,6 +282,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	h.exact = map[string]*provider.Route{}
 	routes := append(p.Routes(), h.coreRoutes()...)
+	if err := h.kitRoutes(routes); err != nil {
+		return err
+	}
 	for i := range routes {
 		rt := &routes[i]
 		if rt.Subtree {

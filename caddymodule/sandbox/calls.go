@@ -121,46 +121,12 @@ type ErrorShape func(status int, msg, path string) any
 
 // ApplyWith is Apply with the emulator's own error shape (nil: APIError).
 func (f *Faults) ApplyWith(w http.ResponseWriter, r *http.Request, provider, op string, shape ErrorShape) bool {
-	rule := f.take(provider, op)
-	if rule == nil {
-		return false
+	if shape == nil {
+		shape = func(status int, msg, path string) any { return APIError(status, msg, path) }
 	}
-	if d, err := time.ParseDuration(rule.Latency); err == nil && d > 0 {
-		select {
-		case <-time.After(d):
-		case <-r.Context().Done():
-			return true
-		}
-	}
-	switch {
-	case rule.Reset:
-		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
-			_ = conn.Close()
-			return true
-		}
-		panic(http.ErrAbortHandler) // HTTP/2: abort the stream
-	case rule.Malformed:
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write([]byte(`{"token": "eyJ`))
-		return true
-	case rule.Status != 0:
-		if rule.RetryAfter > 0 {
-			w.Header().Set("Retry-After", itoa(rule.RetryAfter))
-		}
-		if rule.Body != "" {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(rule.Status)
-			_, _ = w.Write([]byte(rule.Body))
-			return true
-		}
-		if shape == nil {
-			shape = func(status int, msg, path string) any { return APIError(status, msg, path) }
-		}
-		WriteJSON(w, rule.Status, shape(rule.Status, "injected fault", r.URL.Path))
-		return true
-	}
-	return false
+	return f.ApplyWriting(w, r, provider, op, func(w http.ResponseWriter, status int, msg string) {
+		WriteJSON(w, status, shape(status, msg, r.URL.Path))
+	})
 }
 
 func itoa(n int) string {

@@ -1,0 +1,49 @@
+package provider_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+)
+
+type opts struct {
+	key     string
+	secrets []string
+	ttl     caddy.Duration
+}
+
+func parse(src string) (opts, error) {
+	var o opts
+	d := caddyfile.NewTestDispenser(src)
+	err := provider.ParseOptions(d, "demo", map[string]provider.Option{
+		"api_key":       provider.String(&o.key),
+		"shared_secret": provider.Strings(&o.secrets),
+		"token_ttl":     provider.Duration(&o.ttl),
+	})
+	return o, err
+}
+
+func TestParseOptions(t *testing.T) {
+	o, err := parse("demo {\n api_key k\n shared_secret a\n shared_secret b\n token_ttl 10m\n}")
+	if err != nil || o.key != "k" || strings.Join(o.secrets, ",") != "a,b" || o.ttl != caddy.Duration(600e9) {
+		t.Fatalf("%+v %v", o, err)
+	}
+	for src, want := range map[string]string{
+		"demo x":                            "takes a block of options",
+		"demo {\n nope 1\n}":                `unknown option "nope"`,
+		"demo {\n api_key\n}":               "api_key needs a value",
+		"demo {\n api_key a b\n}":           "api_key takes one value",
+		"demo {\n api_key a\n api_key b\n}": "api_key given twice",
+		"demo {\n token_ttl soon\n}":        "token_ttl: a positive duration",
+		"demo {\n token_ttl -1s\n}":         "token_ttl: a positive duration",
+		"demo {\n shared_secret a b\n}":     "shared_secret takes one value",
+	} {
+		if _, err := parse(src); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", src, err, want)
+		}
+	}
+}

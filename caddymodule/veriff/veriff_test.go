@@ -1,0 +1,340 @@
+package veriff_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
+)
+
+const (
+	apiKey   = "4c1f2a9e-1b7d-4c1e-9a0b-2d4e6f8a0b1c"
+	secret   = "sandbox-veriff-secret"
+	previous = "previous-veriff-secret"
+)
+
+type stackOpts struct {
+	noWebhooks bool   // the sandbox sends none: outcomes come from the refresher
+	secrets    string // the provider's shared_secret lines; default current and previous
+}
+
+type stack struct {
+	t  *testing.T
+	in *testcaddy.Instance
+}
+
+func startStack(t *testing.T, o stackOpts) *stack {
+	t.Helper()
+	if o.secrets == "" {
+		o.secrets = "shared_secret " + secret + "\n\t\t\tshared_secret " + previous
+	}
+	hook := "webhook_url http://127.0.0.1:@@site@@/api/webhook\n\t\t\twebhook_retry 20ms 2 6"
+	if o.noWebhooks {
+		hook = ""
+	}
+	in := testcaddy.Start(t, fmt.Sprintf(`
+http://127.0.0.1:@@site@@ {
+	idv {
+		veriff {
+			api_url http://127.0.0.1:@@sandbox@@
+			api_key %s
+			%s
+			callback_url https://app.example/done
+		}
+		session_quota off
+	}
+	respond "frontend"
+}
+http://127.0.0.1:@@sandbox@@ {
+	idv_sandbox {
+		veriff {
+			api_key %s
+			shared_secret %s
+			%s
+		}
+	}
+}`, apiKey, o.secrets, apiKey, secret, hook), testcaddy.Options{LogFile: true})
+	return &stack{t: t, in: in}
+}
+
+func (s *stack) do(c *http.Client, method, path, body string, hdr ...string) (int, map[string]any) {
+	s.t.Helper()
+	var rd *strings.Reader
+	var st int
+	var out string
+	if body != "" {
+		rd = strings.NewReader(body)
+		st, _, out = testcaddy.Do(s.t, c, method, s.in.URL("site", path), rd, hdr...)
+	} else {
+		st, _, out = testcaddy.Do(s.t, c, method, s.in.URL("site", path), nil, hdr...)
+	}
+	if out == "" {
+		return st, nil
+	}
+	return st, testcaddy.JSON(s.t, out)
+}
+
+// choose completes the hosted flow at url with outcome, as a user would.
+func (s *stack) choose(flowURL, outcome string) {
+	s.t.Helper()
+	c := testcaddy.Client()
+	st, _, page := testcaddy.Do(s.t, c, "GET", flowURL, nil)
+	if st != 200 || !strings.Contains(page, `value="`+outcome+`"`) {
+		s.t.Fatalf("flow page: %d %s", st, page)
+	}
+	req, _ := http.NewRequest("POST", flowURL, strings.NewReader(url.Values{"outcome": {outcome}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "https://app.example/done" {
+		s.t.Fatalf("outcome %s: %d %v", outcome, resp.StatusCode, resp.Header)
+	}
+}
+
+// await polls GET /api/session until cond holds (no timing assertion: the
+// deadline only bounds a broken test).
+func (s *stack) await(c *http.Client, what string, cond func(map[string]any) bool) map[string]any {
+	s.t.Helper()
+	var v map[string]any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(30 * time.Millisecond) {
+		if _, v = s.do(c, "GET", "/api/session", ""); cond(v) {
+			return v
+		}
+	}
+	s.t.Fatalf("never %s: %v", what, v)
+	return nil
+}
+
+func signWith(h func() hash.Hash, key, body string) string {
+	m := hmac.New(h, []byte(key))
+	m.Write([]byte(body))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func sig(key, body string) string { return signWith(sha256.New, key, body) }
+
+// TestJourney: start, the hosted page, a resubmission (no result, same URL),
+// then an approval delivered by signed webhooks.
+func TestJourney(t *testing.T) {
+	s := startStack(t, stackOpts{})
+	c := testcaddy.Client()
+	st, a := s.do(c, "POST", "/api/start", `{"externalUserId":"user-42","firstName":"Ann"}`)
+	if st != 200 || a["uniqueId"] == nil || a["sessionId"] == nil || a["url"] == nil || len(a) != 3 {
+		t.Fatalf("start: %d %v", st, a)
+	}
+	flow := a["url"].(string)
+	if !strings.HasPrefix(flow, s.in.URL("sandbox", "/v/")) {
+		t.Fatalf("url %s", flow)
+	}
+	// The alias resumes the browser's session.
+	if _, b := s.do(c, "GET", "/api/onboarding-url", ""); b["uniqueId"] != a["uniqueId"] || b["url"] != flow {
+		t.Fatalf("onboarding-url: %v", b)
+	}
+	calls := testcaddy.Calls(t, s.in.URL("sandbox", ""))
+	if calls["veriff v1/sessions api_key"] != 1 {
+		t.Fatalf("calls %v", calls)
+	}
+	s.choose(flow, "resubmission_requested")
+	v := s.await(c, "resubmission_requested", func(v map[string]any) bool { return v["status"] == "resubmission_requested" })
+	if v["result"] != "pending" {
+		t.Fatalf("after a resubmission request: %v", v)
+	}
+	s.choose(flow, "approved") // the same URL
+	v = s.await(c, "verified", func(v map[string]any) bool { return v["result"] == "verified" })
+	if v["status"] != "approved" {
+		t.Fatalf("%v", v)
+	}
+	logs := s.in.Logs()
+	for _, secretish := range []string{secret, previous} {
+		if strings.Contains(logs, secretish) {
+			t.Fatalf("a secret is in the logs")
+		}
+	}
+}
+
+// TestOutcomes: each decision of the hosted page maps to its result.
+func TestOutcomes(t *testing.T) {
+	s := startStack(t, stackOpts{})
+	for outcome, result := range map[string]string{"declined": "failed", "review": "review", "abandoned": "failed"} {
+		c := testcaddy.Client()
+		_, a := s.do(c, "GET", "/api/start", "")
+		s.choose(a["url"].(string), outcome)
+		v := s.await(c, result, func(v map[string]any) bool { return v["result"] == result })
+		if v["status"] != outcome {
+			t.Fatalf("%s: %v", outcome, v)
+		}
+	}
+}
+
+// TestRefresher: without webhooks, GET /api/session reads the decision
+// with GET /v1/sessions/{id}/decision, signed with the HMAC of the id (the
+// emulator refuses it otherwise, code 1818).
+func TestRefresher(t *testing.T) {
+	s := startStack(t, stackOpts{noWebhooks: true})
+	c := testcaddy.Client()
+	_, a := s.do(c, "GET", "/api/start", "")
+	if _, v := s.do(c, "GET", "/api/session", ""); v["result"] != "pending" {
+		t.Fatalf("before: %v", v)
+	}
+	s.choose(a["url"].(string), "declined")
+	s.await(c, "failed", func(v map[string]any) bool { return v["result"] == "failed" && v["status"] == "declined" })
+	calls := testcaddy.Calls(t, s.in.URL("sandbox", ""))
+	if calls["veriff v1/sessions/{id}/decision api_key"] == 0 {
+		t.Fatalf("calls %v", calls)
+	}
+	// The emulator checks the signature as Veriff does.
+	id := a["sessionId"].(string)
+	dec := s.in.URL("sandbox", "/v1/sessions/"+id+"/decision")
+	for _, tc := range []struct {
+		hdr  []string
+		want int
+		code string
+	}{
+		{[]string{"X-AUTH-CLIENT", apiKey, "X-HMAC-SIGNATURE", sig(secret, id)}, 200, ""},
+		{[]string{"X-AUTH-CLIENT", apiKey, "X-HMAC-SIGNATURE", sig("wrong", id)}, 401, "1818"},
+		{[]string{"X-AUTH-CLIENT", apiKey}, 401, "1812"},
+		{[]string{"X-HMAC-SIGNATURE", sig(secret, id)}, 401, "1801"},
+	} {
+		st, _, body := testcaddy.Do(t, testcaddy.Client(), "GET", dec, nil, tc.hdr...)
+		m := testcaddy.JSON(t, body)
+		if st != tc.want || (tc.code != "" && (m["code"] != tc.code || m["status"] != "fail")) {
+			t.Errorf("%v: %d %v", tc.hdr, st, m)
+		}
+	}
+}
+
+func decisionBody(id, attempt, status, at string) string {
+	return fmt.Sprintf(`{"status":"success","verification":{"id":%q,"attemptId":%q,"status":%q,"code":9001,"decisionTime":%q},"technicalData":{"ip":null}}`, id, attempt, status, at)
+}
+
+// TestSignatures: valid, rotated, invalid, missing, wrong algorithm, wrong
+// client, replayed; and 403 without a shared secret.
+func TestSignatures(t *testing.T) {
+	s := startStack(t, stackOpts{noWebhooks: true})
+	c := testcaddy.Client()
+	_, a := s.do(c, "GET", "/api/start", "")
+	id := a["sessionId"].(string)
+	review := decisionBody(id, "a1", "review", "2026-01-01T10:00:00.000Z")
+	approved := decisionBody(id, "a1", "approved", "2026-01-01T11:00:00.000Z")
+	older := decisionBody(id, "a0", "declined", "2026-01-01T09:00:00.000Z")
+	hook := func(body string, hdr ...string) int {
+		st, m := s.do(testcaddy.Client(), "POST", "/api/webhook", body, hdr...)
+		if st == 200 && m["success"] != true {
+			t.Fatalf("answer %v", m)
+		}
+		return st
+	}
+	events := func() int {
+		_, v := s.do(c, "GET", "/api/session", "")
+		return len(v["events"].([]any))
+	}
+	for _, tc := range []struct {
+		name string
+		body string
+		hdr  []string
+		want int
+	}{
+		{"missing", review, nil, 401},
+		{"invalid", review, []string{"X-HMAC-SIGNATURE", sig("not-the-secret", review)}, 401},
+		{"other body", review, []string{"X-HMAC-SIGNATURE", sig(secret, approved)}, 401},
+		{"sha1", review, []string{"X-HMAC-SIGNATURE", signWith(sha1.New, secret, review)}, 401},
+		{"not hex", review, []string{"X-HMAC-SIGNATURE", "zz" + sig(secret, review)[2:]}, 401},
+		{"wrong client", review, []string{"X-HMAC-SIGNATURE", sig(secret, review), "X-AUTH-CLIENT", "someone-else"}, 401},
+	} {
+		if st := hook(tc.body, tc.hdr...); st != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, st, tc.want)
+		}
+	}
+	if n := events(); n != 0 {
+		t.Fatalf("refused deliveries recorded %d events", n)
+	}
+	// Valid, with the previous secret (rotation), under the VRF- name, in
+	// upper-case hex, and with the right client header.
+	if st := hook(review, "VRF-HMAC-SIGNATURE", strings.ToUpper(sig(previous, review)), "X-AUTH-CLIENT", apiKey); st != 200 {
+		t.Fatalf("rotated secret: %d", st)
+	}
+	if _, v := s.do(c, "GET", "/api/session", ""); v["result"] != "review" {
+		t.Fatalf("review: %v", v)
+	}
+	if st := hook(approved, "X-HMAC-SIGNATURE", sig(secret, approved)); st != 200 {
+		t.Fatalf("valid: %d", st)
+	}
+	// Replayed and older deliveries are acknowledged and change nothing.
+	n := events()
+	if st := hook(approved, "X-HMAC-SIGNATURE", sig(secret, approved)); st != 200 || events() != n {
+		t.Fatalf("replay: %d, %d events (had %d)", st, events(), n)
+	}
+	if st := hook(older, "X-HMAC-SIGNATURE", sig(secret, older)); st != 200 {
+		t.Fatalf("older: %d", st)
+	}
+	if _, v := s.do(c, "GET", "/api/session", ""); v["result"] != "verified" || v["status"] != "approved" {
+		t.Fatalf("an older decision replaced a newer one: %v", v)
+	}
+
+	// No shared secret: fail closed.
+	s2 := startStack(t, stackOpts{noWebhooks: true, secrets: "# none"})
+	st, m := s2.do(testcaddy.Client(), "POST", "/api/webhook", review, "X-HMAC-SIGNATURE", sig(secret, review))
+	if st != 403 || !strings.Contains(fmt.Sprint(m["error"]), "no webhook secret") {
+		t.Fatalf("no secret: %d %v", st, m)
+	}
+}
+
+// TestMalformedRequests: each bad request gets its status and a JSON error
+// that names the problem.
+func TestMalformedRequests(t *testing.T) {
+	s := startStack(t, stackOpts{noWebhooks: true})
+	signed := func(body string) []string { return []string{"X-HMAC-SIGNATURE", sig(secret, body)} }
+	cases := []testcaddy.ErrorCase{
+		testcaddy.Case("GET", "/api/start?uniqueId=abc", "", nil, 400, "uniqueId is not a valid UUID"),
+		testcaddy.Case("GET", "/api/start?uniqueId=3f1c7a7e-5b7d-4c1e-9a0b-2d4e6f8a0b1c", "", nil, 400, "no session with that uniqueId"),
+		testcaddy.Case("POST", "/api/start", `{"externalUserId":5}`, nil, 400, `field "externalUserId" must be a string`),
+		testcaddy.Case("POST", "/api/start", `{"externalUserId":`, nil, 400, "malformed JSON body"),
+		testcaddy.Case("POST", "/api/start", `{"externalUserId":"`+strings.Repeat("x", 257)+`"}`, nil, 400, "externalUserId is longer than 256 characters"),
+		testcaddy.Case("POST", "/api/start", `{"a":1}`, []string{"Content-Type", "text/plain"}, 415, "Content-Type must be application/json"),
+		testcaddy.Case("PUT", "/api/start", "", nil, 405, "method PUT is not allowed on /api/start"),
+		testcaddy.Case("POST", "/api/onboarding-url", "", nil, 405, "method POST is not allowed on /api/onboarding-url"),
+		testcaddy.Case("GET", "/api/webhook", "", nil, 405, "method GET is not allowed on /api/webhook"),
+		testcaddy.Case("POST", "/api/webhook", `{}`, nil, 401, "webhook signature is missing or wrong"),
+		testcaddy.Case("POST", "/api/webhook", `{`, signed(`{`), 400, "malformed JSON body"),
+		testcaddy.Case("POST", "/api/webhook", `[1]`, signed(`[1]`), 400, "malformed JSON body"),
+		testcaddy.Case("POST", "/api/webhook", `{"verification":{"status":"approved"}}`, signed(`{"verification":{"status":"approved"}}`), 400, "session id is missing or malformed"),
+		testcaddy.Case("POST", "/api/webhook", `{"verification":{"id":"../x","status":"approved"}}`, signed(`{"verification":{"id":"../x","status":"approved"}}`), 400, "session id is missing or malformed"),
+		testcaddy.Case("POST", "/api/webhook", `{"verification":{"id":"abc","status":"APPROVED!"}}`, signed(`{"verification":{"id":"abc","status":"APPROVED!"}}`), 400, "verification.status is missing or malformed"),
+		testcaddy.Case("POST", "/api/webhook", `{"id":"abc","attemptId":"a b","action":"started"}`, signed(`{"id":"abc","attemptId":"a b","action":"started"}`), 400, "attemptId is malformed"),
+		testcaddy.Case("GET", "/api/session", "", nil, 401, "no session: call /api/start first"),
+		testcaddy.Case("GET", "/api/unknown", "", nil, 404, "unknown route /api/unknown"),
+	}
+	testcaddy.CheckErrors(t, s.in.URL("site", ""), 15, cases)
+	if calls := testcaddy.Calls(t, s.in.URL("sandbox", "")); testcaddy.CountCalls(calls, "veriff") != 0 {
+		t.Fatalf("malformed requests reached Veriff: %v", calls)
+	}
+}
+
+// TestProvisionErrors: a configuration that cannot work does not load.
+func TestProvisionErrors(t *testing.T) {
+	for block, want := range map[string]string{
+		"api_url http://x":                          "api_key is required",
+		"api_key k\n\t\t\tapi_url ftp://x":          "api_url must be an http or https URL",
+		"api_key k\n\t\t\tcallback_url http://a.b/": "callback_url must be an https URL",
+		"api_key k\n\t\t\tapi_key j":                "api_key given twice",
+		"api_key k\n\t\t\tshared_secret":            "shared_secret needs a value",
+		"api_key k\n\t\t\tnope x":                   `unknown option "nope"`,
+	} {
+		err := testcaddy.LoadError(t, "http://127.0.0.1:@@site@@ {\n\tidv {\n\t\tveriff {\n\t\t\t"+block+"\n\t\t}\n\t}\n}")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", block, err, want)
+		}
+	}
+}
