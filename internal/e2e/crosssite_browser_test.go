@@ -71,7 +71,7 @@ func TestCrossSiteNavigationInBrowser(t *testing.T) {
 	sb := in.URL("sandbox", "")
 	scores := func() int { return testcaddy.CountCalls(testcaddy.Calls(t, sb), "get/score") }
 
-	b := startBrowser(t)
+	b := startBrowser(t, viewports[0])
 	b.do("open the app", chromedp.Navigate(site+"/"), chromedp.WaitVisible(chromedp.ID("app")))
 	if s := b.evalInt(`fetch("/api/start").then(r => r.status)`); s != 200 {
 		b.fatalf("starting a session from the app: %d", s)
