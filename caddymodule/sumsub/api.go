@@ -102,7 +102,7 @@ func (p *Sumsub) accessToken(ctx context.Context, userID string) (string, time.T
 	// Not retried: the signature's timestamp and the one-minute window make
 	// a blind retry pointless, and a 4xx will not change.
 	if _, err := p.up.Do(ctx, upstream.Request{Op: "resources/accessTokens/sdk", Method: http.MethodPost, Path: path,
-		Header: p.signed(http.MethodPost, p.basePath()+path, body), Body: json.RawMessage(body)}, &out); err != nil {
+		Header: p.signed(http.MethodPost, path, body), Body: json.RawMessage(body)}, &out); err != nil {
 		return "", time.Time{}, err
 	}
 	if len(out.Token) > maxToken || !tokenRe.MatchString(out.Token) || (out.UserID != "" && out.UserID != userID) {
@@ -110,12 +110,6 @@ func (p *Sumsub) accessToken(ctx context.Context, userID string) (string, time.T
 	}
 	// A little early: the token was minted after now.
 	return out.Token, now.Add(p.ttl).Truncate(time.Second), nil
-}
-
-// basePath is api_url's path (empty for Sumsub's own host): the signature
-// covers the path as sent.
-func (p *Sumsub) basePath() string {
-	return p.up.Base.Path
 }
 
 // Start implements provider.Starter: an access token for the session's
@@ -382,7 +376,7 @@ func (p *Sumsub) RefreshEvent(ctx context.Context, s *session.Session) (provider
 	path := "/resources/applicants/-;externalUserId=" + s.Ref + "/one"
 	var a applicant
 	_, err := p.up.Do(ctx, upstream.Request{Op: "resources/applicants/{id}/one", Method: http.MethodGet, Path: path,
-		Header: p.signed(http.MethodGet, p.basePath()+path, nil), Idempotent: true,
+		Header: p.signed(http.MethodGet, path, nil), Idempotent: true,
 		LogFields: []zap.Field{zap.String("externalUserId", s.Ref)}}, &a)
 	if upstream.Status(err) == http.StatusNotFound {
 		return provider.KitEvent{}, nil
