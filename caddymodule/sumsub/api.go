@@ -86,6 +86,17 @@ func (p *Sumsub) userIDFor(ctx context.Context, uniqueID string) (string, error)
 	return v, nil
 }
 
+// OwnsSession implements provider.SessionOwner: with user_id, a session
+// belongs to the user id this request resolves to (so a browser shared by
+// two users never resumes, or gets tokens for, the other's applicant).
+func (p *Sumsub) OwnsSession(r *http.Request, s *session.Session) bool {
+	if p.userID == "" {
+		return true
+	}
+	uid, err := p.userIDFor(r.Context(), "")
+	return err == nil && uid == s.Ref
+}
+
 // accessToken mints a WebSDK access token for userID:
 // POST /resources/accessTokens/sdk {userId, levelName, ttlInSecs}.
 func (p *Sumsub) accessToken(ctx context.Context, userID string) (string, time.Time, error) {

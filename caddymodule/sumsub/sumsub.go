@@ -173,5 +173,6 @@ var (
 	_ provider.WebhookParser   = (*Sumsub)(nil)
 	_ provider.Refresher       = (*Sumsub)(nil)
 	_ provider.EventRefresher  = (*Sumsub)(nil)
+	_ provider.SessionOwner    = (*Sumsub)(nil)
 	_ caddyfile.Unmarshaler    = (*Sumsub)(nil)
 )

@@ -227,7 +227,9 @@ func TestTokenRefresh(t *testing.T) {
 }
 
 // TestUserID: user_id from a trusted header becomes the userId (and the
-// applicant's externalUserId); without it, or malformed, no token is minted.
+// applicant's externalUserId); without it, or malformed, no token is
+// minted; a session (its cookie, its uniqueId, its tokens) serves only its
+// own user.
 func TestUserID(t *testing.T) {
 	s := startStack(t, stackOpts{noWebhooks: true, extra: "user_id {http.request.header.X-User-Id}"})
 	if st, v := s.do(testcaddy.Client(), "GET", "/api/start", ""); st != 401 || !strings.Contains(fmt.Sprint(v["error"]), "no user id") {
@@ -246,6 +248,22 @@ func TestUserID(t *testing.T) {
 	s.await(c, "failed", func(v map[string]any) bool { return v["result"] == "failed" && v["status"] == "RED" })
 	if calls := testcaddy.Calls(t, s.in.URL("sandbox", "")); testcaddy.CountCalls(calls, "sumsub", "accessTokens") != 1 {
 		t.Fatalf("refused starts reached Sumsub: %v", calls)
+	}
+	// Another user on the same browser (the cookie is Ann's) gets neither
+	// Ann's token nor her session: a new one of their own.
+	if st, v := s.do(c, "GET", "/api/token", "", "X-User-Id", "bob"); st != 401 || v["token"] != nil {
+		t.Fatalf("bob's token on ann's cookie: %d %v", st, v)
+	}
+	if st, v := s.do(c, "GET", "/api/start?uniqueId="+a["uniqueId"].(string), "", "X-User-Id", "bob"); st != 403 || v["token"] != nil {
+		t.Fatalf("bob resuming ann's uniqueId: %d %v", st, v)
+	}
+	st, b := s.do(c, "GET", "/api/start", "", "X-User-Id", "bob")
+	if st != 200 || b["userId"] != "bob" || b["uniqueId"] == a["uniqueId"] || b["token"] == a["token"] {
+		t.Fatalf("bob's start: %d %v", st, b)
+	}
+	// Ann, back on her own id and cookie-less, resumes by uniqueId.
+	if st, v := s.do(testcaddy.Client(), "GET", "/api/start?uniqueId="+a["uniqueId"].(string), "", "X-User-Id", "ann+kyc@example.com"); st != 200 || v["token"] != a["token"] {
+		t.Fatalf("ann resuming: %d %v", st, v)
 	}
 }
 
