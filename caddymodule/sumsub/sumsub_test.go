@@ -533,3 +533,45 @@ func TestProvisionErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamErrors: Sumsub's errors reach the browser as the handler's
+// own JSON errors, without Sumsub's body, and store no session; a token
+// refresh that fails answers the error and the next one succeeds.
+func TestUpstreamErrors(t *testing.T) {
+	s := startStack(t, stackOpts{noWebhooks: true, extra: "token_ttl 1s"})
+	sbx := s.in.URL("sandbox", "")
+	const op = "resources/accessTokens/sdk"
+	testcaddy.Fault(t, sbx, map[string]any{"provider": "sumsub", "op": op, "status": 401, "times": 1,
+		"body": `{"description":"Request signature mismatch","code":401,"correlationId":"req-1","errorCode":4003,"errorName":"app-token-signature mismatch"}`})
+	testcaddy.Fault(t, sbx, map[string]any{"provider": "sumsub", "op": op, "status": 429, "retry_after": 7, "times": 1})
+	testcaddy.Fault(t, sbx, map[string]any{"provider": "sumsub", "op": op, "malformed": true, "times": 1})
+	c := testcaddy.Client()
+	for _, want := range []struct {
+		status int
+		msg    string
+	}{{502, "upstream answered 401"}, {429, "rate limiting"}, {502, "malformed"}} {
+		st, v := s.do(c, "GET", "/api/start", "")
+		if st != want.status || !strings.Contains(fmt.Sprint(v["error"]), want.msg) || strings.Contains(fmt.Sprint(v), "signature mismatch") {
+			t.Fatalf("start: %d %v, want %d %q", st, v, want.status, want.msg)
+		}
+	}
+	if st, _ := s.do(c, "GET", "/api/session", ""); st != 401 {
+		t.Fatalf("a failed start left a session: %d", st)
+	}
+	st, a := s.do(c, "GET", "/api/start", "")
+	if st != 200 {
+		t.Fatalf("start: %d %v", st, a)
+	}
+	testcaddy.Fault(t, sbx, map[string]any{"provider": "sumsub", "op": op, "status": 500, "times": 1})
+	if st, v := s.do(c, "GET", "/api/token", ""); st != 502 || v["token"] != nil {
+		t.Fatalf("token during an outage: %d %v", st, v)
+	}
+	if st, v := s.do(c, "GET", "/api/token", ""); st != 200 || v["token"] == nil {
+		t.Fatalf("token after: %d %v", st, v)
+	}
+	for _, secretish := range []string{secretKey, hookKey, appToken} {
+		if strings.Contains(fmt.Sprint(a), secretish) {
+			t.Fatalf("a secret in the start answer")
+		}
+	}
+}
