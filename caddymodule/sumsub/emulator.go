@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/google/uuid"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )
 
@@ -89,44 +91,30 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		webhook_retry  <first> <factor> <attempts>
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
+	// The webhook options are the sandbox's own, parsed by it.
+	webhookOption := func(name string, n int) provider.Option {
+		return provider.Option{Args: n, Set: func(a []string) error {
+			sub := caddyfile.NewTestDispenser(name + " " + strings.Join(a, " "))
+			sub.Next()
+			_, err := e.Webhooks.UnmarshalOption(sub)
+			return err
+		}}
 	}
-	for d.NextBlock(0) {
-		switch opt := d.Val(); opt {
-		case "app_token", "secret_key", "level_name", "webhook_secret", "webhook_alg":
-			if !d.NextArg() {
-				return d.Errf("sumsub: %s needs a value", opt)
+	return provider.ParseOptions(d, Name, map[string]provider.Option{
+		"app_token":      provider.String(&e.AppToken),
+		"secret_key":     provider.String(&e.SecretKey),
+		"level_name":     provider.Strings(&e.Levels),
+		"webhook_secret": provider.String(&e.WebhookSecret),
+		"webhook_alg": {Set: func(a []string) error {
+			if _, ok := algs[a[0]]; !ok {
+				return errors.New("HMAC_SHA1_HEX, HMAC_SHA256_HEX or HMAC_SHA512_HEX")
 			}
-			v := d.Val()
-			if d.NextArg() {
-				return d.Errf("sumsub: %s takes one value", opt)
-			}
-			switch opt {
-			case "app_token":
-				e.AppToken = v
-			case "secret_key":
-				e.SecretKey = v
-			case "level_name":
-				e.Levels = append(e.Levels, v)
-			case "webhook_secret":
-				e.WebhookSecret = v
-			case "webhook_alg":
-				if _, ok := algs[v]; !ok {
-					return d.Errf("sumsub: webhook_alg must be HMAC_SHA1_HEX, HMAC_SHA256_HEX or HMAC_SHA512_HEX")
-				}
-				e.WebhookAlg = v
-			}
-		case "webhook_url", "webhook_retry":
-			if _, err := e.Webhooks.UnmarshalOption(d); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("sumsub: unknown option %q (Sumsub signs its webhooks: there is no webhook_auth)", opt)
-		}
-	}
-	return nil
+			e.WebhookAlg = a[0]
+			return nil
+		}},
+		"webhook_url":   webhookOption("webhook_url", 1),
+		"webhook_retry": webhookOption("webhook_retry", 3),
+	})
 }
 
 // Outcomes of the hosted page.
@@ -136,17 +124,13 @@ var outcomes = []sandbox.Outcome{
 	{Value: "RETRY", Label: "Ask to resubmit (RED, RETRY)"},
 }
 
-type errString string
-
-func (e errString) Error() string { return string(e) }
-
 // ProvisionSandbox implements sandbox.Emulator.
 func (e *Emulator) ProvisionSandbox(_ caddy.Context, h *sandbox.Host) error {
 	if e.AppToken == "" || e.SecretKey == "" {
-		return errString("sumsub: app_token and secret_key are required")
+		return errors.New("sumsub: app_token and secret_key are required")
 	}
 	if e.WebhookURLSet() && e.WebhookSecret == "" {
-		return errString("sumsub: webhook_url needs webhook_secret (Sumsub signs every webhook)")
+		return errors.New("sumsub: webhook_url needs webhook_secret (Sumsub signs every webhook)")
 	}
 	if len(e.Levels) == 0 {
 		e.Levels = []string{"basic-kyc-level"}

@@ -575,3 +575,22 @@ func TestUpstreamErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestEmulatorConfigErrors: the emulator's block is checked as strictly.
+func TestEmulatorConfigErrors(t *testing.T) {
+	full := "app_token t\n\t\t\tsecret_key s\n\t\t\t"
+	for block, want := range map[string]string{
+		"secret_key s":                           "app_token and secret_key are required",
+		full + "webhook_alg HMAC_MD5_HEX":        "webhook_alg: HMAC_SHA1_HEX, HMAC_SHA256_HEX or HMAC_SHA512_HEX",
+		full + "webhook_url http://127.0.0.1:1/": "webhook_url needs webhook_secret",
+		full + "webhook_retry 1s 2":              "webhook_retry takes 3 values",
+		full + "webhook_retry 1s 0.5 3":          "factor must be a number >= 1",
+		full + "webhook_auth header X-A b":       `unknown option "webhook_auth"`,
+		full + "secret_key again":                "secret_key given twice",
+	} {
+		err := testcaddy.LoadError(t, "http://127.0.0.1:@@sandbox@@ {\n\tidv_sandbox {\n\t\tsumsub {\n\t\t\t"+block+"\n\t\t}\n\t}\n}")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", block, err, want)
+		}
+	}
+}
