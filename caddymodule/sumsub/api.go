@@ -191,17 +191,17 @@ func Digest(alg string, secret, body []byte) string {
 }
 
 // VerifyWebhook implements provider.WebhookVerifier: X-Payload-Digest must
-// be the hex HMAC of the raw body with the webhook secret, in the algorithm
-// of X-Payload-Digest-Alg (HMAC_SHA256_HEX when absent). Compared in
-// constant time.
+// be the hex HMAC of the raw body with one of the webhook secrets, in the
+// algorithm of X-Payload-Digest-Alg (HMAC_SHA256_HEX when absent). Compared
+// in constant time.
 func (p *Sumsub) VerifyWebhook(h http.Header, body []byte) error {
-	if len(p.webhookSecret) == 0 {
+	if len(p.webhookSecrets) == 0 {
 		return provider.ErrNoWebhookSecret
 	}
-	return verifyDigest(p.webhookSecret, h, body)
+	return verifyDigest(p.webhookSecrets, h, body)
 }
 
-func verifyDigest(secret []byte, h http.Header, body []byte) error {
+func verifyDigest(secrets [][]byte, h http.Header, body []byte) error {
 	sig := strings.TrimSpace(h.Get("X-Payload-Digest"))
 	if sig == "" {
 		return ErrNoDigest
@@ -215,13 +215,16 @@ func verifyDigest(secret []byte, h http.Header, body []byte) error {
 		return ErrUnknownAlg
 	}
 	got, err := hex.DecodeString(strings.ToLower(sig))
-	m := hmac.New(newHash, secret)
-	m.Write(body)
-	want := m.Sum(nil)
-	if err != nil || len(got) != len(want) {
+	if err != nil || len(got) != newHash().Size() {
 		return errNotHexOrLen
 	}
-	if subtle.ConstantTimeCompare(got, want) != 1 {
+	match := 0
+	for _, s := range secrets {
+		m := hmac.New(newHash, s)
+		m.Write(body)
+		match |= subtle.ConstantTimeCompare(got, m.Sum(nil))
+	}
+	if match != 1 {
 		return ErrBadDigest
 	}
 	return nil

@@ -56,9 +56,10 @@ type Sumsub struct {
 	// LevelName is the verification level of the access tokens
 	// (case-sensitive). Use {env.SUMSUB_LEVEL_NAME}.
 	LevelName string `json:"level_name,omitempty"`
-	// WebhookSecret is the webhook's own secret key (not the secret key):
-	// it verifies X-Payload-Digest. Without it webhooks answer 403.
-	WebhookSecret string `json:"webhook_secret,omitempty"`
+	// WebhookSecrets are the webhook's own secret keys (not the secret
+	// key): X-Payload-Digest verifies against any of them (several during
+	// a rotation). Without one webhooks answer 403.
+	WebhookSecrets []string `json:"webhook_secrets,omitempty"`
 	// TokenTTL is the access tokens' lifetime (ttlInSecs). Default 10m.
 	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
 	// UserID is the applicant's userId, from a trusted source such as a
@@ -67,13 +68,13 @@ type Sumsub struct {
 	UserID string `json:"user_id,omitempty"`
 
 	// resolved at provision
-	base          string
-	appToken      string
-	secret        []byte
-	level         string
-	webhookSecret []byte
-	ttl           time.Duration
-	userID        string // global placeholders resolved; request ones left
+	base           string
+	appToken       string
+	secret         []byte
+	level          string
+	webhookSecrets [][]byte
+	ttl            time.Duration
+	userID         string // global placeholders resolved; request ones left
 
 	host *provider.Host
 	up   *upstream.Client
@@ -91,7 +92,7 @@ func (Sumsub) CaddyModule() caddy.ModuleInfo {
 //		app_token      <token>    # X-App-Token; use {env.SUMSUB_APP_TOKEN}
 //		secret_key     <secret>   # signs every request; use {env.SUMSUB_SECRET_KEY}
 //		level_name     <level>    # use {env.SUMSUB_LEVEL_NAME}
-//		webhook_secret <secret>   # verifies X-Payload-Digest
+//		webhook_secret <secret>   # verifies X-Payload-Digest; repeatable (rotation)
 //		token_ttl      <duration> # default 10m
 //		user_id        <value>    # optional, e.g. {http.request.header.X-User-Id}
 //	}
@@ -101,7 +102,7 @@ func (p *Sumsub) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		"app_token":      provider.String(&p.AppToken),
 		"secret_key":     provider.String(&p.SecretKey),
 		"level_name":     provider.String(&p.LevelName),
-		"webhook_secret": provider.String(&p.WebhookSecret),
+		"webhook_secret": provider.Strings(&p.WebhookSecrets),
 		"token_ttl":      provider.Duration(&p.TokenTTL),
 		"user_id":        provider.String(&p.UserID),
 	})
@@ -113,9 +114,11 @@ func (p *Sumsub) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (p *Sumsub) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 	r := provider.Resolve
 	p.appToken, p.level = r(p.AppToken), r(p.LevelName)
-	p.secret, p.webhookSecret = []byte(r(p.SecretKey)), nil
-	if v := r(p.WebhookSecret); v != "" {
-		p.webhookSecret = []byte(v)
+	p.secret, p.webhookSecrets = []byte(r(p.SecretKey)), nil
+	for _, s := range p.WebhookSecrets {
+		if v := r(s); v != "" {
+			p.webhookSecrets = append(p.webhookSecrets, []byte(v))
+		}
 	}
 	// {env.*} now; {http.request.*} when a session starts.
 	p.userID = strings.TrimSpace(caddy.NewReplacer().ReplaceKnown(p.UserID, ""))
@@ -153,7 +156,11 @@ func (p *Sumsub) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 
 // Secrets implements provider.Provider.
 func (p *Sumsub) Secrets() []string {
-	return []string{p.appToken, string(p.secret), string(p.webhookSecret)}
+	out := []string{p.appToken, string(p.secret)}
+	for _, s := range p.webhookSecrets {
+		out = append(out, string(s))
+	}
+	return out
 }
 
 // Identity implements provider.Identifier: the base URL, the level and a

@@ -24,6 +24,7 @@ const (
 	appToken  = "sbx:uY0CgwELmgUAEyl4hNWxLngb.0WSeQeiYny4WEqmAALEAiK2qTC96fBad"
 	secretKey = "sandbox-sumsub-secret-key"
 	hookKey   = "sandbox-sumsub-webhook-secret"
+	previous  = "previous-sumsub-webhook-secret"
 	level     = "basic-kyc-level"
 )
 
@@ -42,7 +43,7 @@ type stack struct {
 func startStack(t *testing.T, o stackOpts) *stack {
 	t.Helper()
 	if o.hookSecret == "" {
-		o.hookSecret = "webhook_secret " + hookKey
+		o.hookSecret = "webhook_secret " + hookKey + "\n\t\t\twebhook_secret " + previous
 	}
 	if o.alg == "" {
 		o.alg = "HMAC_SHA256_HEX"
@@ -171,7 +172,7 @@ func TestJourney(t *testing.T) {
 		t.Fatalf("%v", v)
 	}
 	logs := s.in.Logs()
-	for _, secretish := range []string{secretKey, hookKey, appToken} {
+	for _, secretish := range []string{secretKey, hookKey, previous, appToken} {
 		if strings.Contains(logs, secretish) {
 			t.Fatalf("a secret is in the logs")
 		}
@@ -379,9 +380,9 @@ func reviewed(user, corr, answer, reject, at string) string {
 		`"reviewStatus":"completed","createdAtMs":"` + at + `","reviewResult":` + rr + `}`
 }
 
-// TestSignatures: valid (each algorithm, and the default when the
-// algorithm header is absent), invalid, missing, wrong algorithm,
-// replayed; 403 without a webhook_secret.
+// TestSignatures: valid (each algorithm, the default when the algorithm
+// header is absent, the previous secret of a rotation), invalid, missing,
+// wrong algorithm, replayed; 403 without a webhook_secret.
 func TestSignatures(t *testing.T) {
 	s := startStack(t, stackOpts{noWebhooks: true})
 	c := testcaddy.Client()
@@ -421,10 +422,10 @@ func TestSignatures(t *testing.T) {
 	if n := events(); n != base {
 		t.Fatalf("refused deliveries recorded %d events", n-base)
 	}
-	// Each algorithm verifies; upper-case hex and a missing algorithm
-	// header (SHA-256) too.
-	if st := hook(retry, "X-Payload-Digest", hmacHex(sha1.New, hookKey, retry), "X-Payload-Digest-Alg", "HMAC_SHA1_HEX"); st != 200 {
-		t.Fatalf("sha1: %d", st)
+	// Each algorithm verifies; upper-case hex, a missing algorithm header
+	// (SHA-256) and the previous secret (rotation) too.
+	if st := hook(retry, "X-Payload-Digest", hmacHex(sha1.New, previous, retry), "X-Payload-Digest-Alg", "HMAC_SHA1_HEX"); st != 200 {
+		t.Fatalf("sha1 with the previous secret: %d", st)
 	}
 	if _, v := s.do(c, "GET", "/api/session", ""); v["status"] != "RETRY" || v["result"] != "pending" {
 		t.Fatalf("RETRY: %v", v)
