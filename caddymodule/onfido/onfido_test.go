@@ -197,6 +197,11 @@ func TestJourney(t *testing.T) {
 	if strings.Contains(s.in.Logs(), hookToken) || strings.Contains(s.in.Logs(), apiToken) {
 		t.Fatalf("a secret is in the logs")
 	}
+	for _, answer := range []any{a, tk, v} {
+		if b, _ := json.Marshal(answer); strings.Contains(string(b), hookToken) || strings.Contains(string(b), apiToken) {
+			t.Fatalf("a secret is in an answer: %s", b)
+		}
+	}
 }
 
 // TestOutcomes: each final status of the hosted link maps to its result,
