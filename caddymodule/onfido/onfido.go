@@ -158,11 +158,12 @@ func (p *Onfido) Secrets() []string {
 	return out
 }
 
-// Identity implements provider.Identifier: the region, the workflow and a
-// digest of the API token (the account).
+// Identity implements provider.Identifier: the region and a digest of the
+// API token (the account). The workflow is not part of it: moving to a new
+// workflow version keeps the sessions already started.
 func (p *Onfido) Identity() string {
 	sum := sha256.Sum256([]byte("onfido account\x00" + p.token))
-	return p.base + "|" + p.workflowID + "|" + hex.EncodeToString(sum[:8])
+	return p.base + "|" + hex.EncodeToString(sum[:8])
 }
 
 // Interface guards
