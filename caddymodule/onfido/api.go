@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -176,34 +175,10 @@ func (p *Onfido) sdkToken(ctx context.Context, applicant, referrer string) (stri
 func (p *Onfido) expiry(tok string) time.Time {
 	now := p.host.Now()
 	limit := now.Add(p.ttl)
-	if exp, ok := jwtExpiry(tok); ok && exp.Before(limit) {
+	if exp, ok := provider.JWTExpiry(tok); ok && exp.Before(limit) {
 		return exp
 	}
 	return limit
-}
-
-// jwtExpiry reads the exp claim of a JWT without verifying it: the token
-// came from Onfido over TLS, and exp only decides when to mint another.
-func jwtExpiry(tok string) (time.Time, bool) {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return time.Time{}, false
-	}
-	var c struct {
-		Exp json.Number `json:"exp"`
-	}
-	if json.Unmarshal(b, &c) != nil || c.Exp == "" {
-		return time.Time{}, false
-	}
-	f, err := c.Exp.Float64()
-	if err != nil || f <= 0 || f > 1e11 {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(f), 0).UTC(), true
 }
 
 // StartAnswer implements provider.Starter: {"token","workflowRunId","url"}
