@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -31,7 +32,16 @@ import (
 var CredentialHeaders = []string{
 	"X-Api-Key", "X-Incode-Hardware-Id", "X-Token", "Auth", "Pubkey", "X-Webhook-Secret",
 	"X-Auth-Token", "Api-Key", "X-Client-Secret",
+	// signed requests and webhooks: a key, or a signature an attacker could
+	// replay within its window
+	"X-Auth-Client", "Vrf-Auth-Client", "X-Hmac-Signature", "Vrf-Hmac-Signature",
+	"X-App-Token", "X-App-Access-Sig", "X-Payload-Digest", "X-Sha2-Signature",
 }
+
+// credentialQuery are the query parameters (lower case) whose values never
+// reach an access log line idv writes: a key pushed in the query, a token,
+// a uniqueId (it resumes a session).
+var credentialQuery = map[string]bool{"x-api-key": true, "token": true, "uniqueid": true, "clientkey": true, "authorization": true}
 
 // accessLogModule gives the handler the loggers of Caddy's access log
 // (http.log.access and the custom logs that include its names).
@@ -205,6 +215,23 @@ func (al *accessLogger) redacted(r *http.Request) *http.Request {
 	for name := range r.Header {
 		if al.hide[name] {
 			r.Header[name] = []string{"REDACTED"}
+		}
+	}
+	if i := strings.IndexByte(r.RequestURI, '?'); i >= 0 {
+		q, err := url.ParseQuery(r.RequestURI[i+1:])
+		changed := err != nil
+		for k, vs := range q {
+			if credentialQuery[strings.ToLower(k)] {
+				for j := range vs {
+					vs[j] = "REDACTED"
+				}
+				changed = true
+			}
+		}
+		if err != nil {
+			r.RequestURI = r.RequestURI[:i+1] + "REDACTED" // unparsable: nothing of it
+		} else if changed {
+			r.RequestURI = r.RequestURI[:i+1] + q.Encode()
 		}
 	}
 	return r

@@ -222,6 +222,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	for _, s := range p.Secrets() {
 		RegisterSecret(s)
 	}
+	if h.WebhookAuth != nil && h.WebhookAuth.DefaultSecret() && !onLoopback(p) {
+		// The shipped Caddyfiles default webhook secrets to public sandbox
+		// values: against a real provider, that would be no secret at all.
+		return fmt.Errorf("webhook_auth: the credential comes from a placeholder's default ({env.NAME:default} with NAME unset), " +
+			"a value written in the configuration; that is for a sandbox on this machine only: set the variable")
+	}
 
 	identity := ""
 	if id, ok := p.(provider.Identifier); ok {

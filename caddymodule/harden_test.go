@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -367,6 +368,46 @@ func TestWebhookAuthRateLimited(t *testing.T) {
 	}
 }
 
+// TestWebhookGuessesInFlightEachPay: guesses sent at once are checked no
+// more often than the budget allows (each takes its attempt before it is
+// checked, not after it failed).
+func TestWebhookGuessesInFlightEachPay(t *testing.T) {
+	in := testcaddy.Start(t, cfg("webhook_auth header X-Idv-Hook s3cret-value"))
+	ob := startSession(t, in, testcaddy.Client())
+	hook := in.URL("site", "/api/webhook")
+	body := webhookBody(ob["interviewId"].(string))
+	const guesses = 40
+	statuses := make(chan int, guesses)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < guesses; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			<-start
+			status, _, _ := do(t, testcaddy.Client(), "POST", hook, body, "X-Idv-Hook", fmt.Sprint("guess", i))
+			statuses <- status
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	checked := 0
+	for s := range statuses {
+		switch s {
+		case 401:
+			checked++
+		case 429:
+		default:
+			t.Fatalf("a guess got %d", s)
+		}
+	}
+	// The budget refills one attempt per AuthEvery: a slow run may earn one.
+	if checked > caddymodule.AuthBurst+1 {
+		t.Fatalf("%d of %d concurrent guesses were checked, budget %d", checked, guesses, caddymodule.AuthBurst)
+	}
+}
+
 // TestCredentialHeadersOutOfAccessLog: with a plain `log` directive (no
 // filter), neither the configured webhook header nor a provider credential
 // header reaches the access log, while the requests are still logged.
@@ -391,7 +432,7 @@ func TestCredentialHeadersOutOfAccessLog(t *testing.T) {
 	if status, _, m := do(t, testcaddy.Client(), "GET", in.URL("site", "/api/0/omni/get/score?x=token-query"), "", "X-Incode-Hardware-Id", tok); status != 200 {
 		t.Fatalf("passthrough: %d %v", status, m)
 	}
-	do(t, testcaddy.Client(), "GET", in.URL("site", "/api/session"), "", "X-Api-Key", "client-api-key-3", "X-Trace", "visible-value-4")
+	do(t, testcaddy.Client(), "GET", in.URL("site", "/api/session?x-api-key=query-key-value-5&keep=visible-query-6"), "", "X-Api-Key", "client-api-key-3", "X-Trace", "visible-value-4")
 
 	// The lines are written once each answer is sent: wait for all five.
 	var logs string
@@ -402,14 +443,34 @@ func TestCredentialHeadersOutOfAccessLog(t *testing.T) {
 			break
 		}
 	}
-	for _, want := range []string{`"uri":"/api/webhook"`, `"uri":"/api/0/omni/get/score?x=token-query"`, "visible-value-4", `"X-Idv-Hook":["REDACTED"]`, `"X-Incode-Hardware-Id":["REDACTED"]`} {
+	for _, want := range []string{`"uri":"/api/webhook"`, `"uri":"/api/0/omni/get/score?x=token-query"`, "visible-value-4", "visible-query-6", `"X-Idv-Hook":["REDACTED"]`, `"X-Incode-Hardware-Id":["REDACTED"]`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the access log lacks %s:\n%s", want, logs)
 		}
 	}
-	for _, secret := range []string{"hook-secret-value-1", "wrong-guess-value-2", tok, "client-api-key-3"} {
+	for _, secret := range []string{"hook-secret-value-1", "wrong-guess-value-2", tok, "client-api-key-3", "query-key-value-5"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the access log holds %.24s…:\n%s", secret, logs)
 		}
+	}
+}
+
+// TestDefaultWebhookSecretOnlyForTheSandbox: a webhook credential taken from
+// a placeholder's written-in default ({env.NAME:default}, NAME unset) is a
+// public value: accepted against a provider on this machine (the sandbox),
+// refused at start against any other, and a set variable is always fine.
+func TestDefaultWebhookSecretOnlyForTheSandbox(t *testing.T) {
+	os.Unsetenv("IDV_TEST_HOOK_SECRET")
+	hook := "webhook_auth header X-Idv-Hook {env.IDV_TEST_HOOK_SECRET:public-sandbox-secret}"
+	testcaddy.Start(t, cfg(hook)) // the sandbox on loopback: starts
+
+	remote := strings.Replace(cfg(hook), "api_url http://127.0.0.1:@@sandbox@@", "api_url https://incode.example.test", 1)
+	err := testcaddy.LoadError(t, remote)
+	if err == nil || !strings.Contains(err.Error(), "placeholder's default") {
+		t.Fatalf("a real provider with the default webhook secret: %v, want a refusal", err)
+	}
+	t.Setenv("IDV_TEST_HOOK_SECRET", "a-real-secret-from-the-environment")
+	if err := testcaddy.LoadError(t, remote); err != nil && strings.Contains(err.Error(), "placeholder's default") {
+		t.Fatalf("a set variable was refused: %v", err)
 	}
 }

@@ -37,6 +37,8 @@ type limiter struct {
 	clients *gocache.Cache
 	every   rate.Limit
 	burst   int
+	// inflight counts each client's attempts being checked (see begin).
+	inflight map[string]int
 }
 
 func (l *limiter) Destruct() error { l.clients.Flush(); return nil }
@@ -151,28 +153,33 @@ func authLimiter(namespace string) (*limiter, func(), error) {
 	return sharedLimiter(fmt.Sprintf("%s/webhook-auth/%d/%d", namespace, AuthBurst, AuthEvery), rate.Every(AuthEvery), AuthBurst, AuthEvery*time.Duration(AuthBurst))
 }
 
-// wait returns how long client must wait before its next attempt, without
-// spending one.
-func (l *limiter) wait(client string) time.Duration {
+// begin starts an attempt of client that costs one from its budget if it
+// fails. Attempts being checked count against the budget, so guesses sent
+// at once each need a free attempt (checking first and spending after a
+// failure would let every guess in flight through). It returns how long to
+// wait when the budget is used up, or the function that ends the attempt.
+func (l *limiter) begin(client string) (time.Duration, func(failed bool)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	v, ok := l.clients.Get(client)
-	if !ok {
-		return 0
+	lim := l.get(client, time.Duration(float64(l.burst)/float64(l.every)*float64(time.Second)))
+	avail := lim.Tokens() - float64(l.inflight[client])
+	if avail < 1 {
+		return time.Duration((1 - avail) / float64(l.every) * float64(time.Second)), nil
 	}
-	lim := v.(*rate.Limiter)
-	tokens := lim.Tokens()
-	if tokens >= 1 {
-		return 0
+	if l.inflight == nil {
+		l.inflight = map[string]int{}
 	}
-	return time.Duration((1 - tokens) / float64(l.every) * float64(time.Second))
-}
-
-// spend takes one attempt from client's budget.
-func (l *limiter) spend(client string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.get(client, time.Duration(float64(l.burst)/float64(l.every)*float64(time.Second))).Allow()
+	l.inflight[client]++
+	return 0, func(failed bool) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.inflight[client]--; l.inflight[client] <= 0 {
+			delete(l.inflight, client)
+		}
+		if failed {
+			lim.Allow()
+		}
+	}
 }
 
 func (h *Handler) tooMany(what string, wait time.Duration) error {

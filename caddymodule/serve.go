@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -67,22 +68,29 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 		h.fail(w, r, provider.Errorf(http.StatusMethodNotAllowed, "method %s is not allowed on %s%s", r.Method, h.Prefix, rt.Path))
 		return
 	}
+	// attempt ends a webhook's authentication attempt: guessing the
+	// credential costs one attempt per failure.
+	var attempt func(failed bool)
 	switch rt.Kind {
-	case provider.Webhook:
-		// Guessing the webhook credential costs one attempt per failure.
-		client := clientKey(r)
-		if wait := h.authLimit.wait(client); wait > 0 {
+	case provider.Webhook, provider.SignedWebhook:
+		wait, done := h.authLimit.begin(clientKey(r))
+		if wait > 0 {
 			h.fail(w, r, h.tooMany("failed webhook authentications", wait))
 			return
 		}
-		if err := h.authenticateWebhook(r); err != nil {
-			h.authLimit.spend(client)
-			h.fail(w, r, err)
-			return
+		attempt = done
+		if rt.Kind == provider.Webhook {
+			err := h.authenticateWebhook(r)
+			attempt(err != nil)
+			attempt = nil
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			hideCredentials(r, h.WebhookAuth)
 		}
-		hideCredentials(r, h.WebhookAuth)
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-	case provider.TokenServer:
+	case provider.TokenServer, provider.StartSession, provider.SessionToken:
 		if rt.Path == "/webhook/token" { // the core's route: paths are unique
 			if wait := h.authLimit.allow("token "+clientKey(r), AuthEvery*time.Duration(AuthBurst)); wait > 0 {
 				h.fail(w, r, h.tooMany("webhook token requests", wait))
@@ -125,9 +133,19 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 			return
 		}
 	}
-	if err := rt.Handle(w, r); err != nil {
+	err := rt.Handle(w, r)
+	if attempt != nil { // a signed webhook, verified by the provider
+		attempt(authFailure(err))
+	}
+	if err != nil {
 		h.fail(w, r, err)
 	}
+}
+
+// authFailure reports whether err refused a webhook's credentials.
+func authFailure(err error) bool {
+	var pe *provider.Error
+	return errors.As(err, &pe) && (pe.Status == http.StatusUnauthorized || pe.Status == http.StatusForbidden)
 }
 
 func safeMethod(m string) bool {

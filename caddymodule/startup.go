@@ -153,6 +153,17 @@ func siteURL(srv *caddyhttp.Server) string {
 	return scheme + "://" + net.JoinHostPort(host, port) + "/"
 }
 
+// onLoopback reports whether provider p talks to an API on this machine
+// (the sandbox), as far as it says.
+func onLoopback(p any) bool {
+	b, ok := p.(interface{ APIBase() string })
+	if !ok {
+		return false
+	}
+	u, err := url.Parse(b.APIBase())
+	return err == nil && isLoopback(u.Hostname())
+}
+
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true

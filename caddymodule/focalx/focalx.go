@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 
@@ -184,7 +185,13 @@ func (p *Focalx) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 		h.Logger.Warn("focalx user_email has no placeholder: every request gets the same user's token")
 	}
 	if src := clientSetSource(p.userEmail); src != "" && !p.UserEmailTrusted {
-		h.Logger.Warn("focalx user_email is read from the request, which the client sets: any client can ask for any user's token "+
+		// On the sandbox (an API on this machine) there are no real users
+		// to impersonate: said at INFO, so the demo starts quietly.
+		logAt := h.Logger.Warn
+		if ip := net.ParseIP(base.Hostname()); base.Hostname() == "localhost" || (ip != nil && ip.IsLoopback()) {
+			logAt = h.Logger.Info
+		}
+		logAt("focalx user_email is read from the request, which the client sets: any client can ask for any user's token "+
 			"unless something in front of idv (forward_auth with copy_headers, an authentication handler) replaces it; "+
 			"once it does, declare user_email_trusted",
 			zap.String("user_email", p.userEmail), zap.String("source", src))

@@ -47,6 +47,21 @@ func Resolve(v string) string {
 	return strings.TrimSpace(sb.String())
 }
 
+// DefaultUsed reports whether resolving raw takes a written-in default
+// ({env.NAME:default} with NAME unset). Such a value is in the JSON config
+// and, in the shipped Caddyfiles, public: fit for the sandbox only.
+func DefaultUsed(raw string) bool {
+	for _, m := range envDefault.FindAllStringSubmatchIndex(raw, -1) {
+		if m[0] > 0 && raw[m[0]-1] == '\\' {
+			continue
+		}
+		if _, ok := os.LookupEnv(raw[m[2]:m[3]]); !ok && m[5] > m[4] {
+			return true
+		}
+	}
+	return false
+}
+
 // Why explains why raw resolved to an empty value, naming the environment
 // variables it reads, e.g. "{env.API_KEY} is not set". It returns "" when
 // raw names none (the value was simply not given).

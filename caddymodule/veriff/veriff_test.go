@@ -304,6 +304,8 @@ func TestMalformedRequests(t *testing.T) {
 		testcaddy.Case("POST", "/api/start", `{"externalUserId":"`+strings.Repeat("x", 257)+`"}`, nil, 400, "externalUserId is longer than 256 characters"),
 		testcaddy.Case("POST", "/api/start", `externalUserId=a`, []string{"Content-Type", "text/plain"}, 400, "malformed JSON body"),
 		testcaddy.Case("PUT", "/api/start", "", nil, 405, "method PUT is not allowed on /api/start"),
+		// kit routes get the core's query check too: nothing mangled reaches Veriff
+		testcaddy.Case("GET", "/api/start?externalUserId=%FF", "", nil, 400, "query parameter externalUserId"),
 		testcaddy.Case("POST", "/api/onboarding-url", "", nil, 405, "method POST is not allowed on /api/onboarding-url"),
 		testcaddy.Case("GET", "/api/webhook", "", nil, 405, "method GET is not allowed on /api/webhook"),
 		testcaddy.Case("POST", "/api/webhook", `{}`, nil, 401, "webhook signature is missing or wrong"),

@@ -105,6 +105,17 @@ func (c *Config) HeaderName() string {
 // Secrets returns the resolved secrets, for the log redactor.
 func (c *Config) Secrets() []string { return []string{c.value, c.pass, c.secret} }
 
+// DefaultSecret reports whether a credential of c comes from a written-in
+// placeholder default ({env.NAME:default} with NAME unset): a public value.
+func (c *Config) DefaultSecret() bool {
+	for _, raw := range []string{c.Value, c.Password, c.ClientSecret} {
+		if placeholder.DefaultUsed(raw) {
+			return true
+		}
+	}
+	return false
+}
+
 func equal(a, b string) bool {
 	// Compare digests so neither the length nor the content leaks by timing.
 	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
