@@ -222,7 +222,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	for _, s := range p.Secrets() {
 		RegisterSecret(s)
 	}
-	if h.WebhookAuth != nil && h.WebhookAuth.DefaultSecret() && !onLoopback(p) {
+	if defaultWebhookSecret(h.WebhookAuth, p) && !onLoopback(p) {
 		// The shipped Caddyfiles default webhook secrets to public sandbox
 		// values: against a real provider, that would be no secret at all.
 		return fmt.Errorf("webhook_auth: the credential comes from a placeholder's default ({env.NAME:default} with NAME unset), " +

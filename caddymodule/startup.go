@@ -10,7 +10,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
+	"github.com/caddy-idv/caddy-idv/caddymodule/webhookauth"
 )
 
 // Summary describes one running idv handler, for the start-up message.
@@ -151,6 +153,23 @@ func siteURL(srv *caddyhttp.Server) string {
 		return scheme + "://" + host + "/"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port) + "/"
+}
+
+// defaultWebhookSecret reports whether a secret that authenticates webhooks
+// (webhook_auth's, or the provider's own signing secrets) comes from a
+// placeholder's written-in default ({env.NAME:default}, NAME unset).
+func defaultWebhookSecret(wa *webhookauth.Config, p any) bool {
+	if wa != nil && wa.DefaultSecret() {
+		return true
+	}
+	if ws, ok := p.(interface{ WebhookSecretsConfig() []string }); ok {
+		for _, raw := range ws.WebhookSecretsConfig() {
+			if placeholder.DefaultUsed(raw) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // onLoopback reports whether provider p talks to an API on this machine

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -338,5 +339,22 @@ func TestProvisionErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", block, err, want)
 		}
+	}
+}
+
+// TestDefaultSharedSecretOnlyForTheSandbox: a shared secret taken from a
+// placeholder's written-in default verifies the sandbox's webhooks only; the
+// core refuses it against a Veriff that is not on this machine.
+func TestDefaultSharedSecretOnlyForTheSandbox(t *testing.T) {
+	os.Unsetenv("IDV_TEST_VERIFF_SECRET")
+	conf := func(api string) string {
+		return "http://127.0.0.1:@@site@@ {\n\tidv {\n\t\tveriff {\n\t\t\tapi_url " + api +
+			"\n\t\t\tapi_key k\n\t\t\tshared_secret {env.IDV_TEST_VERIFF_SECRET:public-sandbox-secret}\n\t\t}\n\t}\n}\n"
+	}
+	if err := testcaddy.LoadError(t, conf("http://127.0.0.1:9")); err != nil {
+		t.Fatalf("the sandbox on loopback was refused: %v", err)
+	}
+	if err := testcaddy.LoadError(t, conf("https://stationapi.veriff.example")); err == nil || !strings.Contains(err.Error(), "placeholder's default") {
+		t.Fatalf("a real Veriff with the default secret: %v, want a refusal", err)
 	}
 }

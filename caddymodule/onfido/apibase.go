@@ -1,0 +1,9 @@
+package onfido
+
+// APIBase is the provider API's base URL (no credential), for the start-up
+// summary and the core's sandbox checks.
+func (p *Onfido) APIBase() string { return p.base }
+
+// WebhookSecretsConfig are the webhook secrets as configured (placeholders
+// unresolved): the core refuses a written-in default against a real API.
+func (p *Onfido) WebhookSecretsConfig() []string { return p.WebhookTokens }
