@@ -45,6 +45,17 @@
         ['Webhook secret', 'checks that a webhook really comes from Regula'],
       ],
     },
+    veriff: {
+      name: 'Veriff', api: '/veriff/api', kind: 'hosted', action: 'Verify my identity',
+      about: "Veriff's hosted flow. Veriff signs each webhook with the shared secret; the decision is then read from Veriff, signed the same way.",
+      resultFrom: 'Decision read from Veriff with the API key and a signed request',
+      webhookCheck: 'Its HMAC signature matched the shared secret, so the server recorded it.',
+      token: 'Only the hosted-flow link: it opens this session at Veriff and nothing else.',
+      server: [
+        ['API key', 'sent as X-AUTH-CLIENT to start each session and read its decision'],
+        ['Shared secret', 'signs the calls to Veriff and checks the signature of each webhook'],
+      ],
+    },
     focalx: {
       name: 'Focalx', api: '/focalx/api', kind: 'token', action: 'Get an inspection token',
       about: 'Focalx issues a short-lived token per user for its SDK. The server seals the request with the encryption key; the page gets only the token.',
@@ -94,8 +105,11 @@
   // human turns a provider's status code into words:
   // ONBOARDING_FINISHED → "Onboarding finished", ID_VALIDATION_FINISHED →
   // "ID validation finished", STATUS_7 → "Status 7".
+  // Veriff's lower-case statuses read the same way: resubmission_requested
+  // → "Resubmission requested".
   function human(code) {
     if (!code) return '–';
+    if (/^[a-z0-9_]+$/.test(code)) code = code.toUpperCase();
     if (!/^[A-Z0-9_]+$/.test(code)) return code;
     const words = code.split('_').filter(Boolean).map((w, i) => {
       if (['ID', 'OK', 'API', 'URL', 'OTP', 'NFC'].includes(w)) return w;
@@ -315,7 +329,7 @@
       const events = v.events || [];
       events.forEach((e, i) => {
         step(steps, 'webhook', e.receivedAt, `Webhook received and verified: ${human(e.status)}`,
-          'Its secret matched webhook_auth, so the server recorded it.');
+          P.webhookCheck || 'Its secret matched webhook_auth, so the server recorded it.');
         // The event that brought the result: the result was read from the
         // provider then, and the decision followed.
         if (i === events.length - 1 && v.result && v.result !== 'pending') {
@@ -489,9 +503,11 @@
     if (!r.url) throw new Error('the answer has no url');
     let url = r.url;
     noteSandbox(loopback(url) ? '1' : '0');
-    // Regula's hosted capture has no redirect of its own: the sandbox's
-    // stand-in takes ?redirect= to send the person back.
-    if (provider === 'regula' && !els.badge.hidden) {
+    // Regula's hosted capture has no redirect of its own, and Veriff's
+    // callback must be https: on the sandbox, the stand-in takes ?redirect=
+    // to send the person back. (With a real Veriff account, set
+    // callback_url to this page's https address.)
+    if ((provider === 'regula' || provider === 'veriff') && !els.badge.hidden) {
       const u = new URL(url);
       u.searchParams.set('redirect', returnURL());
       url = u.toString();

@@ -26,6 +26,7 @@ func TestBrowserDemo(t *testing.T) {
 		t.Run(vp.name, func(t *testing.T) {
 			t.Run("incode", func(t *testing.T) { d.incode(startBrowser(t, vp)) })
 			t.Run("regula", func(t *testing.T) { d.regula(startBrowser(t, vp)) })
+			t.Run("veriff", func(t *testing.T) { d.veriff(startBrowser(t, vp)) })
 			t.Run("focalx", func(t *testing.T) { d.focalx(startBrowser(t, vp), vp.name) })
 			t.Run("no-webhook", func(t *testing.T) { d.noWebhook(startBrowser(t, vp)) })
 		})
@@ -184,6 +185,52 @@ func (d *demo) regula(b *browser) {
 	b.keep("failed")
 }
 
+// veriff: Veriff's hosted flow, picked in the page; each outcome is a
+// button of the sandbox's page, which sends the person back with ?redirect=
+// (Veriff's own callback must be https).
+func (d *demo) veriff(b *browser) {
+	sandboxFlow := d.in.URL("sandbox", "/v/")
+	b.open(d.site + "/?provider=incode")
+	b.click("provider-veriff")
+	b.waitTextMatch("provider-about", regexp.MustCompile(`Veriff`))
+	b.waitText("result", "not started")
+
+	b.click("verify")
+	b.waitVisible("outcome-approved")
+	first := b.location()
+	if !strings.HasPrefix(first, sandboxFlow) {
+		b.fatalf("the button led to %s, want the sandbox's hosted flow %s…", first, sandboxFlow)
+	}
+	b.waitVisible("sandbox-badge") // the styled sandbox page
+	b.keep("hosted")
+	b.click("outcome-approved")
+	b.waitVisible("verify") // back on the demo
+	if want := d.site + "/?provider=veriff&returned=1"; b.location() != want {
+		b.fatalf("Veriff's hosted flow sent the browser to %s, want %s", b.location(), want)
+	}
+	b.waitText("result", "verified")
+	b.waitText("provider-status", "Approved")
+	d.waitSteps(b, "created", "handoff", "returned", "webhook", "result", "decision")
+	b.waitTextMatch("timeline", regexp.MustCompile(`Webhook received and verified[\s\S]*HMAC signature matched[\s\S]*Decision read from Veriff with the API key and a signed request: Approved[\s\S]*Approved`))
+	b.waitTextMatch("browser-holds", regexp.MustCompile(`uniqueId [0-9a-f-]{36}[\s\S]*cookie it cannot read[\s\S]*hosted-flow link`))
+	d.checkPage(b, true, "API key", "Shared secret")
+	b.keep("verified")
+
+	// Finished: a new verification, declined this time.
+	b.click("verify")
+	b.waitVisible("outcome-declined")
+	if second := b.location(); second == first || !strings.HasPrefix(second, sandboxFlow) {
+		b.fatalf("a finished Veriff verification did not start a new one: went to %s (first: %s)", second, first)
+	}
+	b.click("outcome-declined")
+	b.waitVisible("verify")
+	b.waitText("result", "not verified")
+	b.waitText("provider-status", "Declined")
+	b.waitTextMatch("timeline", regexp.MustCompile(`Not approved`))
+	d.checkPage(b, true, "API key", "Shared secret")
+	b.keep("failed")
+}
+
 // fault makes the sandbox(es) answer the next Focalx GetToken with status.
 func (d *demo) fault(t *testing.T, status, retryAfter int) {
 	t.Helper()
@@ -255,6 +302,7 @@ func (d *demo) checkWording(b *browser) {
 		`idvDemo.human('ONBOARDING_FINISHED')`:                             "Onboarding finished",
 		`idvDemo.human('ID_VALIDATION_FINISHED')`:                          "ID validation finished",
 		`idvDemo.human('NOT_VERIFIED')`:                                    "Not verified",
+		`idvDemo.human('resubmission_requested')`:                          "Resubmission requested",
 		`idvDemo.humanDuration('10m0s')`:                                   "10 minutes",
 		`idvDemo.humanDuration('24h0m0s')`:                                 "1 day",
 		`idvDemo.humanDuration('1h30m0s')`:                                 "1 hour 30 minutes",
