@@ -13,5 +13,6 @@ import (
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/redisstorage"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/regula"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
+	_ "github.com/caddy-idv/caddy-idv/caddymodule/sumsub"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/veriff"
 )

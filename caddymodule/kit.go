@@ -155,8 +155,11 @@ func (h *Handler) kitStart(st provider.Starter, route string) func(http.Response
 			if s, err = provider.Resume(r.Context(), h.store, h.name, id); err != nil {
 				return err
 			}
+			if !h.ownsSession(r, s) {
+				return provider.Errorf(http.StatusForbidden, "the session with that uniqueId belongs to another user")
+			}
 		case r.URL.Query().Get("new") != "1":
-			if c := h.sessionFromCookie(r); c != nil && c.Provider == h.name {
+			if c := h.sessionFromCookie(r); c != nil && c.Provider == h.name && h.ownsSession(r, c) {
 				s = c
 			}
 		}
@@ -217,6 +220,13 @@ func (h *Handler) kitCreate(r *http.Request, st provider.Starter, in provider.St
 	return s, nil
 }
 
+// ownsSession reports whether r may use s (provider.SessionOwner; true for
+// providers that do not bind sessions to users).
+func (h *Handler) ownsSession(r *http.Request, s *session.Session) bool {
+	o, ok := h.provider.(provider.SessionOwner)
+	return !ok || o.OwnsSession(r, s)
+}
+
 // tokenKey is the token cache key of a session's browser token; the
 // uniqueId is a credential, so only its digest is kept.
 func tokenKey(uniqueID string) string {
@@ -246,6 +256,9 @@ func (h *Handler) kitToken(tr provider.TokenRefresher) func(http.ResponseWriter,
 		}
 		if s.Provider != h.name {
 			return provider.Errorf(http.StatusUnauthorized, "the session cookie names no live session: %v", session.ErrNotFound)
+		}
+		if !h.ownsSession(r, s) {
+			return provider.Errorf(http.StatusUnauthorized, "the session cookie belongs to another user")
 		}
 		v, err := h.host.Tokens.Get(r.Context(), tokenKey(s.UniqueID), func(ctx context.Context) (string, time.Time, error) {
 			tok, exp, err := tr.RefreshToken(ctx, s)

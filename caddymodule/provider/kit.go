@@ -148,3 +148,12 @@ type EventRefresher interface {
 	// means nothing new.
 	RefreshEvent(ctx context.Context, s *session.Session) (KitEvent, error)
 }
+
+// SessionOwner is implemented by kit providers that bind a session to a
+// user the request names (a trusted header, say): the core resumes a
+// session, or serves its token, only to a request that owns it, so one
+// browser shared by two users never hands the second the first's session.
+type SessionOwner interface {
+	// OwnsSession reports whether r may use s.
+	OwnsSession(r *http.Request, s *session.Session) bool
+}
