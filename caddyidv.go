@@ -10,6 +10,7 @@ import (
 	_ "github.com/caddy-idv/caddy-idv/caddymodule"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/focalx"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/incode"
+	_ "github.com/caddy-idv/caddy-idv/caddymodule/onfido"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/redisstorage"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/regula"
 	_ "github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
