@@ -506,7 +506,7 @@ func TestRootCaddyfileStartsQuietlyAndSaysWhatItServes(t *testing.T) {
 			got[s.Prefix] = s.Provider
 		}
 	}
-	want := map[string]string{"/api": "incode", "/regula/api": "regula", "/focalx/api": "focalx", "/veriff/api": "veriff"}
+	want := map[string]string{"/api": "incode", "/regula/api": "regula", "/focalx/api": "focalx", "/veriff/api": "veriff", "/sumsub/api": "sumsub", "/onfido/api": "onfido"}
 	if fmt.Sprint(got) != fmt.Sprint(want) || !strings.Contains(msg, "(the offline sandbox)") {
 		t.Errorf("sandboxed providers: %v, want %v\n%s", got, want, msg)
 	}

@@ -27,6 +27,8 @@ func TestBrowserDemo(t *testing.T) {
 			t.Run("incode", func(t *testing.T) { d.incode(startBrowser(t, vp)) })
 			t.Run("regula", func(t *testing.T) { d.regula(startBrowser(t, vp)) })
 			t.Run("veriff", func(t *testing.T) { d.veriff(startBrowser(t, vp)) })
+			t.Run("sumsub", func(t *testing.T) { d.sumsub(startBrowser(t, vp)) })
+			t.Run("onfido", func(t *testing.T) { d.onfido(startBrowser(t, vp)) })
 			t.Run("focalx", func(t *testing.T) { d.focalx(startBrowser(t, vp), vp.name) })
 			t.Run("no-webhook", func(t *testing.T) { d.noWebhook(startBrowser(t, vp)) })
 		})
@@ -211,7 +213,7 @@ func (d *demo) veriff(b *browser) {
 	b.waitText("result", "verified")
 	b.waitText("provider-status", "Approved")
 	d.waitSteps(b, "created", "handoff", "returned", "webhook", "result", "decision")
-	b.waitTextMatch("timeline", regexp.MustCompile(`Webhook received and verified[\s\S]*HMAC signature matched[\s\S]*Decision read from Veriff with the API key and a signed request: Approved[\s\S]*Approved`))
+	b.waitTextMatch("timeline", regexp.MustCompile(`Webhook received and verified[\s\S]*HMAC signature matched[\s\S]*Decision from Veriff’s signed webhook: Approved[\s\S]*Approved`))
 	b.waitTextMatch("browser-holds", regexp.MustCompile(`uniqueId [0-9a-f-]{36}[\s\S]*cookie it cannot read[\s\S]*hosted-flow link`))
 	d.checkPage(b, true, "API key", "Shared secret")
 	b.keep("verified")
@@ -228,6 +230,97 @@ func (d *demo) veriff(b *browser) {
 	b.waitText("provider-status", "Declined")
 	b.waitTextMatch("timeline", regexp.MustCompile(`Not approved`))
 	d.checkPage(b, true, "API key", "Shared secret")
+	b.keep("failed")
+}
+
+// sumsub: the page launches Sumsub's WebSDK with the token /start answers;
+// on the sandbox (the site's X-IDV-Provider-API is a loopback address) it
+// opens the sandbox's stand-in for the SDK screen, which sends the person
+// back.
+func (d *demo) sumsub(b *browser) {
+	standIn := d.in.URL("sandbox", "/websdk/")
+	b.open(d.site + "/?provider=incode")
+	b.click("provider-sumsub")
+	b.waitTextMatch("provider-about", regexp.MustCompile(`Sumsub`))
+	b.waitText("result", "not started")
+
+	b.click("verify")
+	b.waitVisible("outcome-GREEN")
+	first := b.location()
+	if !strings.HasPrefix(first, standIn) {
+		b.fatalf("the button led to %s, want the sandbox's WebSDK stand-in %s…", first, standIn)
+	}
+	b.waitVisible("sandbox-badge")
+	b.keep("hosted")
+	b.click("outcome-GREEN")
+	b.waitVisible("verify")
+	if want := d.site + "/?provider=sumsub&returned=1"; b.location() != want {
+		b.fatalf("the WebSDK stand-in sent the browser to %s, want %s", b.location(), want)
+	}
+	b.waitText("result", "verified")
+	b.waitText("provider-status", "Approved (GREEN)")
+	d.waitSteps(b, "created", "handoff", "returned", "webhook", "result", "decision")
+	b.waitTextMatch("timeline", regexp.MustCompile(`Handed off to Sumsub’s WebSDK[\s\S]*X-Payload-Digest matched[\s\S]*Review from Sumsub’s signed webhook: Approved \(GREEN\)[\s\S]*Approved`))
+	b.waitTextMatch("browser-holds", regexp.MustCompile(`uniqueId [0-9a-f-]{36}[\s\S]*cookie it cannot read[\s\S]*WebSDK access token`))
+	d.checkPage(b, true, "App token and secret key", "Webhook secret")
+	b.keep("verified")
+
+	// Finished: a new verification, rejected this time.
+	b.click("verify")
+	b.waitVisible("outcome-RED")
+	if second := b.location(); second == first || !strings.HasPrefix(second, standIn) {
+		b.fatalf("a finished Sumsub verification did not start a new one: went to %s (first: %s)", second, first)
+	}
+	b.click("outcome-RED")
+	b.waitVisible("verify")
+	b.waitText("result", "not verified")
+	b.waitText("provider-status", "Rejected (RED)")
+	b.waitTextMatch("timeline", regexp.MustCompile(`Not approved`))
+	d.checkPage(b, true, "App token and secret key", "Webhook secret")
+	b.keep("failed")
+}
+
+// onfido: a Studio workflow run's hosted link, which returns to the page
+// (completed_redirect_url, from the page's redirectionUrl).
+func (d *demo) onfido(b *browser) {
+	link := d.in.URL("sandbox", "/wr/")
+	b.open(d.site + "/?provider=incode")
+	b.click("provider-onfido")
+	b.waitTextMatch("provider-about", regexp.MustCompile(`Onfido`))
+	b.waitText("result", "not started")
+
+	b.click("verify")
+	b.waitVisible("outcome-approved")
+	first := b.location()
+	if !strings.HasPrefix(first, link) {
+		b.fatalf("the button led to %s, want the sandbox's hosted link %s…", first, link)
+	}
+	b.waitVisible("sandbox-badge")
+	b.keep("hosted")
+	b.click("outcome-approved")
+	b.waitVisible("verify")
+	if want := d.site + "/?provider=onfido&returned=1"; b.location() != want {
+		b.fatalf("Onfido's hosted link sent the browser to %s, want %s", b.location(), want)
+	}
+	b.waitText("result", "verified")
+	b.waitText("provider-status", "Approved")
+	d.waitSteps(b, "created", "handoff", "returned", "webhook", "result", "decision")
+	b.waitTextMatch("timeline", regexp.MustCompile(`X-SHA2-Signature matched[\s\S]*Outcome from Onfido’s signed webhook: Approved[\s\S]*Approved`))
+	d.checkPage(b, true, "API token", "Webhook token")
+	b.keep("verified")
+
+	// Finished: a new verification, declined this time.
+	b.click("verify")
+	b.waitVisible("outcome-declined")
+	if second := b.location(); second == first || !strings.HasPrefix(second, link) {
+		b.fatalf("a finished Onfido verification did not start a new one: went to %s (first: %s)", second, first)
+	}
+	b.click("outcome-declined")
+	b.waitVisible("verify")
+	b.waitText("result", "not verified")
+	b.waitText("provider-status", "Declined")
+	b.waitTextMatch("timeline", regexp.MustCompile(`Not approved`))
+	d.checkPage(b, true, "API token", "Webhook token")
 	b.keep("failed")
 }
 

@@ -1,0 +1,5 @@
+package sumsub
+
+// APIBase is the provider API's base URL (no credential), for the start-up
+// summary (caddymodule.Summaries), which marks a sandbox of this process.
+func (p *Sumsub) APIBase() string { return p.base }
