@@ -53,6 +53,7 @@
       resultFrom: 'Decision from Veriff’s signed webhook',
       resultDetail: 'Only Veriff could sign it; while none comes, the server reads the decision from Veriff with a signed request.',
       webhookCheck: 'Its HMAC signature matched the shared secret, so the server recorded it.',
+      secretOption: 'shared_secret',
       token: 'Only the hosted-flow link: it opens this session at Veriff and nothing else.',
       server: [
         ['API key', 'sent as X-AUTH-CLIENT to start each session and read its decision'],
@@ -65,6 +66,7 @@
       resultFrom: 'Review from Sumsub’s signed webhook',
       resultDetail: 'Only Sumsub could sign it; while none comes, the server reads the applicant’s review from Sumsub with a signed request.',
       webhookCheck: 'Its X-Payload-Digest matched the webhook secret, so the server recorded it.',
+      secretOption: 'webhook_secret',
       handoff: ['Handed off to Sumsub’s WebSDK', 'This page launched the verification screen with the access token.'],
       token: 'A WebSDK access token for this applicant only, valid 10 minutes; when it expires the SDK asks this site for a fresh one (/token).',
       statuses: {
@@ -82,6 +84,7 @@
       resultFrom: 'Outcome from Onfido’s signed webhook',
       resultDetail: 'Only Onfido could sign it; while none comes, the server reads the workflow run from Onfido with the API token.',
       webhookCheck: 'Its X-SHA2-Signature matched the webhook token, so the server recorded it.',
+      secretOption: 'webhook_token',
       token: 'An SDK token for this applicant only (90 minutes), in the start answer; this page opens the hosted link instead and does not keep it.',
       server: [
         ['API token', 'sent as Authorization: Token to create the applicant and the workflow run, and to read its outcome'],
@@ -429,6 +432,7 @@
       const P = PROVIDERS[provider];
       els.noWebhookAfter.textContent = `Nothing has arrived in ${humanSeconds(hintAfter)}.`;
       els.webhookURL.textContent = `${location.origin}${P.api}/webhook`;
+      $('webhook-secret-option').textContent = P.secretOption || 'webhook_auth';
       for (const n of els.noWebhook.querySelectorAll('.provider-name')) n.textContent = P.name;
       els.noWebhook.hidden = false;
     };

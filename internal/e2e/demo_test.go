@@ -385,7 +385,23 @@ func (d *demo) noWebhook(b *browser) {
 		b.fatalf("the hint links to %q, want the operations guide (docs/operations.md)", href)
 	}
 	d.checkPage(b, true, "API key", "Executive token", "Webhook secret")
+	if got := b.eval(`document.getElementById('webhook-secret-option').textContent`); got != "webhook_auth" {
+		b.fatalf("the hint names %q for Incode's webhook secret, want webhook_auth", got)
+	}
 	b.keep("hint")
+
+	// A provider that signs its webhooks: the hint names its own URL and
+	// the option holding the signing secret.
+	b.open(d.site + "/?provider=veriff")
+	b.click("verify")
+	b.waitVisible("outcome-approved")
+	b.open(d.site + "/?provider=veriff&returned=1&hintAfter=1")
+	b.waitText("result", "pending")
+	b.waitVisible("no-webhook")
+	b.waitText("webhook-url", d.site+"/veriff/api/webhook")
+	b.waitText("webhook-secret-option", "shared_secret")
+	d.checkPage(b, true, "API key", "Shared secret")
+	b.keep("hint-veriff")
 }
 
 // checkWording checks the page's readable statuses and durations.
