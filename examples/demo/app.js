@@ -54,6 +54,7 @@
       resultDetail: 'Only Veriff could sign it; while none comes, the server reads the decision from Veriff with a signed request.',
       webhookCheck: 'Its HMAC signature matched the shared secret, so the server recorded it.',
       secretOption: 'shared_secret',
+      resubmit: ['resubmission_requested'],
       token: 'Only the hosted-flow link: it opens this session at Veriff and nothing else.',
       server: [
         ['API key', 'sent as X-AUTH-CLIENT to start each session and read its decision'],
@@ -67,6 +68,7 @@
       resultDetail: 'Only Sumsub could sign it; while none comes, the server reads the applicant’s review from Sumsub with a signed request.',
       webhookCheck: 'Its X-Payload-Digest matched the webhook secret, so the server recorded it.',
       secretOption: 'webhook_secret',
+      resubmit: ['RETRY'],
       handoff: ['Handed off to Sumsub’s WebSDK', 'This page launched the verification screen with the access token.'],
       token: 'A WebSDK access token for this applicant only, valid 10 minutes; when it expires the SDK asks this site for a fresh one (/token).',
       statuses: {
@@ -402,7 +404,7 @@
     renderHolds(holds);
 
     const pending = !!v && result === 'pending';
-    els.waiting.hidden = !(returned && pending);
+    els.waiting.hidden = !(returned && pending && !resubmit(v));
     scheduleHint();
     els.hint.textContent = !v ? '' : resumable(v) ? 'Continues your verification in progress.' : 'Starts a new verification.';
   }
@@ -411,10 +413,16 @@
   // one (or none) means a new verification. Finished means: a result, the
   // provider's ONBOARDING_FINISHED, or back here from the hosted flow (the
   // result may still be on its way, and the provider would only say
-  // "already finished").
+  // "already finished"). A provider that asks for a resubmission (Veriff's
+  // resubmission_requested, Sumsub's RETRY) keeps the session open: the
+  // person goes back to the same verification.
   function resumable(v) {
-    return !!v && v.result === 'pending' && v.status !== 'ONBOARDING_FINISHED' && !returned;
+    if (!v || v.result !== 'pending') return false;
+    if (resubmit(v)) return true;
+    return v.status !== 'ONBOARDING_FINISHED' && !returned;
   }
+
+  function resubmit(v) { return (PROVIDERS[provider].resubmit || []).includes(v.status); }
 
   // scheduleHint shows, hintAfter seconds after the person came back
   // without any webhook, what to check.

@@ -205,6 +205,23 @@ func (d *demo) veriff(b *browser) {
 	}
 	b.waitVisible("sandbox-badge") // the styled sandbox page
 	b.keep("hosted")
+
+	// Veriff asks for a resubmission: the result stays pending, and the
+	// button goes back to the same verification.
+	b.click("outcome-resubmission_requested")
+	b.waitVisible("verify")
+	b.waitText("provider-status", "Resubmission requested")
+	b.waitText("result", "pending")
+	b.waitText("hint", "Continues your verification in progress.")
+	if b.eval(`String(document.getElementById('waiting').hidden)`) != "true" {
+		b.fatalf("after a resubmission request the page says it waits for the result")
+	}
+	b.keep("resubmission")
+	b.click("verify")
+	b.waitVisible("outcome-approved")
+	if loc := b.location(); loc != first {
+		b.fatalf("a resubmission did not go back to the same verification: went to %s, first went to %s", loc, first)
+	}
 	b.click("outcome-approved")
 	b.waitVisible("verify") // back on the demo
 	if want := d.site + "/?provider=veriff&returned=1"; b.location() != want {
@@ -252,6 +269,20 @@ func (d *demo) sumsub(b *browser) {
 	}
 	b.waitVisible("sandbox-badge")
 	b.keep("hosted")
+
+	// Sumsub asks for a resubmission (RED, RETRY): the result stays
+	// pending, and the button goes back to the same applicant's screen.
+	b.click("outcome-RETRY")
+	b.waitVisible("verify")
+	b.waitText("provider-status", "Resubmission requested (RETRY)")
+	b.waitText("result", "pending")
+	b.waitText("hint", "Continues your verification in progress.")
+	b.keep("resubmission")
+	b.click("verify")
+	b.waitVisible("outcome-GREEN")
+	if loc := b.location(); !strings.HasPrefix(loc, standIn) {
+		b.fatalf("a resubmission led to %s, want the WebSDK stand-in", loc)
+	}
 	b.click("outcome-GREEN")
 	b.waitVisible("verify")
 	if want := d.site + "/?provider=sumsub&returned=1"; b.location() != want {
