@@ -460,7 +460,7 @@ func TestRootCaddyfileSandboxAndRefusedWebhooks(t *testing.T) {
 
 // TestRootCaddyfileStartsQuietlyAndSaysWhatItServes: the default
 // configuration, global options included, starts without a warning, and
-// the start-up summary gives the URL to open and says that each of the three
+// the start-up summary gives the URL to open and says that each of the
 // providers is the sandbox.
 func TestRootCaddyfileStartsQuietlyAndSaysWhatItServes(t *testing.T) {
 	src, err := os.ReadFile("Caddyfile")
@@ -506,7 +506,7 @@ func TestRootCaddyfileStartsQuietlyAndSaysWhatItServes(t *testing.T) {
 			got[s.Prefix] = s.Provider
 		}
 	}
-	want := map[string]string{"/api": "incode", "/regula/api": "regula", "/focalx/api": "focalx"}
+	want := map[string]string{"/api": "incode", "/regula/api": "regula", "/focalx/api": "focalx", "/veriff/api": "veriff", "/sumsub/api": "sumsub", "/onfido/api": "onfido"}
 	if fmt.Sprint(got) != fmt.Sprint(want) || !strings.Contains(msg, "(the offline sandbox)") {
 		t.Errorf("sandboxed providers: %v, want %v\n%s", got, want, msg)
 	}

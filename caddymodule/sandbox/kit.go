@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"html/template"
 	"net/http"
 	"slices"
 	"strings"
@@ -163,25 +162,33 @@ type Outcome struct {
 	Label string
 }
 
-var outcomePage = template.Must(template.New("outcome").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main><h1>{{.Title}}</h1><p>Sandbox: choose the outcome of this verification.</p>
-{{range .Outcomes}}<form method="post" action="{{$.Action}}"><input type="hidden" name="outcome" value="{{.Value}}">
+// outcomePage is styled like the other hosted stand-ins (the shared shell,
+// with its "sandbox" badge). Each outcome is its own form: one click decides.
+var outcomePage = NewPage(`{{with .Data}}{{$action := .Action}}<p>Sandbox: choose the outcome of this verification.</p>
+{{range .Outcomes}}<form method="post" action="{{$action}}"><input type="hidden" name="outcome" value="{{.Value}}">
 <button type="submit" id="outcome-{{.Value}}" data-outcome="{{.Value}}">{{.Label}}</button></form>
-{{end}}</main></body></html>
-`))
+{{end}}{{end}}`)
 
 // WriteOutcomePage writes the hosted page a user completes a sandbox
 // verification on: one button per outcome, each posting "outcome" to
-// action. Everything is HTML-escaped.
+// action. Everything is HTML-escaped. The CSP allows the inline stylesheet
+// and no script; it leaves form-action open so that the emulator's answer
+// to the POST may redirect back to the site the person came from (Chrome
+// applies form-action to that redirect).
 func WriteOutcomePage(w http.ResponseWriter, title, action string, outcomes []Outcome) {
 	var b bytes.Buffer
-	_ = outcomePage.Execute(&b, map[string]any{"Title": title, "Action": action, "Outcomes": outcomes})
+	// "Veriff sandbox verification": the heading names the provider, the
+	// shell adds the badge.
+	provider, rest, _ := strings.Cut(title, " sandbox")
+	_ = outcomePage.Execute(&b, PageData{Provider: provider, Title: strings.TrimSpace(rest),
+		Data: struct {
+			Action   string
+			Outcomes []Outcome
+		}{action, outcomes}})
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b.Bytes())
 }

@@ -87,6 +87,11 @@ func TestOutcomePage(t *testing.T) {
 	if strings.Contains(body, `<b>"x"</b>`) || !strings.Contains(body, `value="approved"`) || !strings.Contains(body, `action="/v/tok?a=1&amp;b=2"`) {
 		t.Fatalf("page:\n%s", body)
 	}
+	// Styled like the other stand-ins: the badge, and no form-action that
+	// would stop the answer's redirect back to the site.
+	if !strings.Contains(body, `id="sandbox-badge"`) || strings.Contains(w.Header().Get("Content-Security-Policy"), "form-action") {
+		t.Fatalf("page not in the sandbox shell, or form-action set (%q):\n%s", w.Header().Get("Content-Security-Policy"), body)
+	}
 	r := httptest.NewRequest("POST", "/v/tok", strings.NewReader("outcome=declined"))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if got := ReadOutcome(r, []Outcome{{"approved", ""}, {"declined", ""}}); got != "declined" {

@@ -393,7 +393,8 @@ func (e *Emulator) flow(w http.ResponseWriter, r *http.Request, p map[string]str
 		return
 	}
 	if r.Method == http.MethodGet {
-		sandbox.WriteOutcomePage(w, "Sumsub sandbox verification (WebSDK stand-in)", "/websdk/"+p["token"], outcomes)
+		// The form posts to this very URL, so a ?redirect= (below) is kept.
+		sandbox.WriteOutcomePage(w, "Sumsub sandbox verification (WebSDK stand-in)", r.URL.RequestURI(), outcomes)
 		return
 	}
 	outcome := sandbox.ReadOutcome(r, outcomes)
@@ -425,8 +426,15 @@ func (e *Emulator) flow(w http.ResponseWriter, r *http.Request, p map[string]str
 	reviewed := e.webhookBody(a, "applicantReviewed", a.ReviewDate)
 	e.state.mu.Unlock()
 	e.send([][]byte{pending, reviewed})
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = io.WriteString(w, "<!doctype html><title>Done</title><p>Thank you. Your documents were submitted ("+outcome+").</p>")
+	// Sandbox only: the WebSDK is embedded in the site's page, so there is
+	// no return; the stand-in, opened as a page of its own, sends the person
+	// back to ?redirect= when the site names one.
+	if u := sandbox.ReturnURL(r.URL.Query().Get("redirect")); u != nil {
+		http.Redirect(w, r, u.String(), http.StatusSeeOther)
+		return
+	}
+	sandbox.WriteNotice(w, http.StatusOK, sandbox.Notice{Provider: "Sumsub", ID: "done",
+		Message: "Thank you. Your documents were submitted (" + outcome + ")."})
 }
 
 // send delivers bodies one after the other, each signed as Sumsub signs:

@@ -288,7 +288,8 @@ func (e *Emulator) flow(w http.ResponseWriter, r *http.Request, p map[string]str
 		return
 	}
 	if r.Method == http.MethodGet {
-		sandbox.WriteOutcomePage(w, "Veriff sandbox verification", "/v/"+s.Token, outcomes)
+		// The form posts to this very URL, so a ?redirect= (below) is kept.
+		sandbox.WriteOutcomePage(w, "Veriff sandbox verification", r.URL.RequestURI(), outcomes)
 		return
 	}
 	outcome := sandbox.ReadOutcome(r, outcomes)
@@ -336,8 +337,15 @@ func (e *Emulator) flow(w http.ResponseWriter, r *http.Request, p map[string]str
 		http.Redirect(w, r, callback, http.StatusSeeOther)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = io.WriteString(w, "<!doctype html><title>Done</title><p>Thank you. Your verification was submitted ("+outcome+").</p>")
+	// Sandbox only: Veriff takes no http callback (error 1302), so a site on
+	// http://localhost names its return with ?redirect= on the flow's URL,
+	// as with Regula's stand-in.
+	if u := sandbox.ReturnURL(r.URL.Query().Get("redirect")); u != nil {
+		http.Redirect(w, r, u.String(), http.StatusSeeOther)
+		return
+	}
+	sandbox.WriteNotice(w, http.StatusOK, sandbox.Notice{Provider: "Veriff", ID: "done",
+		Message: "Thank you. Your verification was submitted (" + outcome + ")."})
 }
 
 // send delivers a webhook signed as Veriff signs: the hex HMAC-SHA256 of

@@ -16,13 +16,15 @@
     emailRow: $('email-row'), email: $('email'),
     result: $('result'), status: $('provider-status'), score: $('score'),
     created: $('created'), expires: $('expires'), timeline: $('timeline'),
-    holds: $('browser-holds'), keeps: $('server-keeps'),
+    holds: $('browser-holds'), keeps: $('server-keeps'), sdk: $('sdk'),
   };
 
   // The providers this page knows, each under its own prefix on this site
   // (see the root Caddyfile). kind "hosted": a session and a hosted flow
-  // that returns here; kind "token": a short-lived token for the provider's
-  // SDK, no hosted flow.
+  // that returns here; kind "sdk": a session whose token launches the
+  // provider's SDK in this page (on the sandbox, a stand-in page that
+  // returns here); kind "token": a short-lived token for the provider's
+  // SDK, no session.
   const PROVIDERS = {
     incode: {
       name: 'Incode', api: '/api', kind: 'hosted', action: 'Verify my identity',
@@ -43,6 +45,52 @@
       server: [
         ['API key', 'mints each session’s ephemeral token and reads results'],
         ['Webhook secret', 'checks that a webhook really comes from Regula'],
+      ],
+    },
+    veriff: {
+      name: 'Veriff', api: '/veriff/api', kind: 'hosted', action: 'Verify my identity',
+      about: "Veriff's hosted flow. Veriff signs each webhook with the shared secret; the decision is then read from Veriff, signed the same way.",
+      resultFrom: 'Decision from Veriff’s signed webhook',
+      resultDetail: 'Only Veriff could sign it; while none comes, the server reads the decision from Veriff with a signed request.',
+      webhookCheck: 'Its HMAC signature matched the shared secret, so the server recorded it.',
+      secretOption: 'shared_secret',
+      resubmit: ['resubmission_requested'],
+      token: 'Only the hosted-flow link: it opens this session at Veriff and nothing else.',
+      server: [
+        ['API key', 'sent as X-AUTH-CLIENT to start each session and read its decision'],
+        ['Shared secret', 'signs the calls to Veriff and checks the signature of each webhook'],
+      ],
+    },
+    sumsub: {
+      name: 'Sumsub', api: '/sumsub/api', kind: 'sdk', action: 'Verify my identity',
+      about: "Sumsub's WebSDK, launched in this page with an access token the server mints. Sumsub signs each webhook; its review decides.",
+      resultFrom: 'Review from Sumsub’s signed webhook',
+      resultDetail: 'Only Sumsub could sign it; while none comes, the server reads the applicant’s review from Sumsub with a signed request.',
+      webhookCheck: 'Its X-Payload-Digest matched the webhook secret, so the server recorded it.',
+      secretOption: 'webhook_secret',
+      resubmit: ['RETRY'],
+      handoff: ['Handed off to Sumsub’s WebSDK', 'This page launched the verification screen with the access token.'],
+      token: 'A WebSDK access token for this applicant only, valid 10 minutes; when it expires the SDK asks this site for a fresh one (/token).',
+      statuses: {
+        GREEN: 'Approved (GREEN)', RED: 'Rejected (RED)', RETRY: 'Resubmission requested (RETRY)',
+        init: 'Started', pending: 'Pending review', queued: 'Queued for review', onHold: 'On hold',
+      },
+      server: [
+        ['App token and secret key', 'sign every call to Sumsub (X-App-Access-Sig)'],
+        ['Webhook secret', 'checks the X-Payload-Digest of each webhook from Sumsub'],
+      ],
+    },
+    onfido: {
+      name: 'Onfido', api: '/onfido/api', kind: 'hosted', action: 'Verify my identity',
+      about: "An Onfido Studio workflow run and its hosted link, which returns here. Onfido signs its webhook; the run's outcome decides.",
+      resultFrom: 'Outcome from Onfido’s signed webhook',
+      resultDetail: 'Only Onfido could sign it; while none comes, the server reads the workflow run from Onfido with the API token.',
+      webhookCheck: 'Its X-SHA2-Signature matched the webhook token, so the server recorded it.',
+      secretOption: 'webhook_token',
+      token: 'An SDK token for this applicant only (90 minutes), in the start answer; this page opens the hosted link instead and does not keep it.',
+      server: [
+        ['API token', 'sent as Authorization: Token to create the applicant and the workflow run, and to read its outcome'],
+        ['Webhook token', 'checks the X-SHA2-Signature of each webhook from Onfido'],
       ],
     },
     focalx: {
@@ -79,6 +127,7 @@
   let stream = null;
   let hintTimer = null;
   let current = null; // the last view shown, for the hint timer
+  let providerAPI = null; // where the site says the provider's API is (Sumsub)
 
   function pickInitialProvider() {
     const p = params.get('provider') || safeGet(localStorage, 'idv-demo:provider');
@@ -94,8 +143,11 @@
   // human turns a provider's status code into words:
   // ONBOARDING_FINISHED → "Onboarding finished", ID_VALIDATION_FINISHED →
   // "ID validation finished", STATUS_7 → "Status 7".
+  // Veriff's lower-case statuses read the same way: resubmission_requested
+  // → "Resubmission requested".
   function human(code) {
     if (!code) return '–';
+    if (/^[a-z0-9_]+$/.test(code)) code = code.toUpperCase();
     if (!/^[A-Z0-9_]+$/.test(code)) return code;
     const words = code.split('_').filter(Boolean).map((w, i) => {
       if (['ID', 'OK', 'API', 'URL', 'OTP', 'NFC'].includes(w)) return w;
@@ -103,6 +155,12 @@
       return i === 0 ? l[0].toUpperCase() + l.slice(1) : l;
     });
     return words.join(' ');
+  }
+
+  // statusText: the current provider's own words for a status, else human().
+  function statusText(code) {
+    const own = PROVIDERS[provider].statuses;
+    return (own && own[code]) || human(code);
   }
 
   function plural(n, unit) { return `${n} ${unit}${n === 1 ? '' : 's'}`; }
@@ -166,6 +224,7 @@
       headers: { Accept: 'application/json', 'X-IDV': '1', ...extraHeaders },
     });
     noteSandbox(res.headers.get('X-IDV-Sandbox'));
+    providerAPI = res.headers.get('X-IDV-Provider-API');
     let body = null;
     try { body = await res.json(); } catch (_) { /* not JSON */ }
     if (!res.ok || !body || body.success === false) {
@@ -188,7 +247,7 @@
 
   // currentSession returns the cookie's session, or null when there is none.
   async function currentSession() {
-    if (PROVIDERS[provider].kind !== 'hosted') return null;
+    if (PROVIDERS[provider].kind === 'token') return null;
     try {
       return await call('/session');
     } catch (err) {
@@ -301,7 +360,7 @@
     const P = PROVIDERS[provider];
     const result = v ? (v.result || 'pending') : 'none';
     renderSummary(result, v ? (RESULT_TEXT[result] || result) : 'not started',
-      v ? human(v.status) : '–', v && v.score ? (SCORE_TEXT[v.score] || human(v.score)) : '–',
+      v ? statusText(v.status) : '–', v && v.score ? (SCORE_TEXT[v.score] || human(v.score)) : '–',
       v && v.createdAt, v && v.expiresAt);
 
     const steps = [];
@@ -309,18 +368,19 @@
       step(steps, 'created', v.createdAt, 'Session created',
         `The server started a session at ${P.name} with its API key and gave this page a uniqueId.`);
       const handoff = marked(v.uniqueId, 'handoff');
-      if (handoff) step(steps, 'handoff', handoff, `Handed off to ${P.name}’s hosted flow`, 'This page sent you to the provider’s pages.');
+      const [hLabel, hDetail] = P.handoff || [`Handed off to ${P.name}’s hosted flow`, 'This page sent you to the provider’s pages.'];
+      if (handoff) step(steps, 'handoff', handoff, hLabel, hDetail);
       const back = marked(v.uniqueId, 'returned');
       if (back) step(steps, 'returned', back, 'Back from the hosted flow', `${P.name} sent you back to this page.`);
       const events = v.events || [];
       events.forEach((e, i) => {
-        step(steps, 'webhook', e.receivedAt, `Webhook received and verified: ${human(e.status)}`,
-          'Its secret matched webhook_auth, so the server recorded it.');
+        step(steps, 'webhook', e.receivedAt, `Webhook received and verified: ${statusText(e.status)}`,
+          P.webhookCheck || 'Its secret matched webhook_auth, so the server recorded it.');
         // The event that brought the result: the result was read from the
         // provider then, and the decision followed.
         if (i === events.length - 1 && v.result && v.result !== 'pending') {
-          step(steps, 'result', e.receivedAt, `${P.resultFrom}: ${v.score ? (SCORE_TEXT[v.score] || v.score) : human(v.status)}`,
-            'The result comes from the provider, never from the webhook’s payload.');
+          step(steps, 'result', e.receivedAt, `${P.resultFrom}: ${v.score ? (SCORE_TEXT[v.score] || v.score) : statusText(v.status)}`,
+            P.resultDetail || 'The result comes from the provider, never from the webhook’s payload.');
           const decision = {
             verified: ['Approved', 'The identity is verified.'],
             failed: ['Not approved', 'The verification failed.'],
@@ -344,7 +404,7 @@
     renderHolds(holds);
 
     const pending = !!v && result === 'pending';
-    els.waiting.hidden = !(returned && pending);
+    els.waiting.hidden = !(returned && pending && !resubmit(v));
     scheduleHint();
     els.hint.textContent = !v ? '' : resumable(v) ? 'Continues your verification in progress.' : 'Starts a new verification.';
   }
@@ -353,10 +413,16 @@
   // one (or none) means a new verification. Finished means: a result, the
   // provider's ONBOARDING_FINISHED, or back here from the hosted flow (the
   // result may still be on its way, and the provider would only say
-  // "already finished").
+  // "already finished"). A provider that asks for a resubmission (Veriff's
+  // resubmission_requested, Sumsub's RETRY) keeps the session open: the
+  // person goes back to the same verification.
   function resumable(v) {
-    return !!v && v.result === 'pending' && v.status !== 'ONBOARDING_FINISHED' && !returned;
+    if (!v || v.result !== 'pending') return false;
+    if (resubmit(v)) return true;
+    return v.status !== 'ONBOARDING_FINISHED' && !returned;
   }
+
+  function resubmit(v) { return (PROVIDERS[provider].resubmit || []).includes(v.status); }
 
   // scheduleHint shows, hintAfter seconds after the person came back
   // without any webhook, what to check.
@@ -374,6 +440,7 @@
       const P = PROVIDERS[provider];
       els.noWebhookAfter.textContent = `Nothing has arrived in ${humanSeconds(hintAfter)}.`;
       els.webhookURL.textContent = `${location.origin}${P.api}/webhook`;
+      $('webhook-secret-option').textContent = P.secretOption || 'webhook_auth';
       for (const n of els.noWebhook.querySelectorAll('.provider-name')) n.textContent = P.name;
       els.noWebhook.hidden = false;
     };
@@ -484,20 +551,63 @@
       q.set('redirectionUrl', returnURL());
       r = await call('/onboarding-url?' + q);
     } else {
+      if (provider === 'onfido') q.set('redirectionUrl', returnURL());
       r = await call('/start?' + q);
     }
+    if (PROVIDERS[provider].kind === 'sdk') return launchSDK(r);
     if (!r.url) throw new Error('the answer has no url');
     let url = r.url;
     noteSandbox(loopback(url) ? '1' : '0');
-    // Regula's hosted capture has no redirect of its own: the sandbox's
-    // stand-in takes ?redirect= to send the person back.
-    if (provider === 'regula' && !els.badge.hidden) {
+    // Regula's hosted capture has no redirect of its own, and Veriff's
+    // callback must be https: on the sandbox, the stand-in takes ?redirect=
+    // to send the person back. (With a real Veriff account, set
+    // callback_url to this page's https address.)
+    if ((provider === 'regula' || provider === 'veriff') && !els.badge.hidden) {
       const u = new URL(url);
       u.searchParams.set('redirect', returnURL());
       url = u.toString();
     }
     mark(r.uniqueId, 'handoff');
     location.assign(url);
+  }
+
+  // launchSDK hands the person to Sumsub's WebSDK with the session's token
+  // (a fresh one when it has expired). On the sandbox (the site says its
+  // API is on this machine's loopback) the sandbox's stand-in for the SDK
+  // screen opens instead, and sends the person back here.
+  async function launchSDK(r) {
+    let token = r.token;
+    if (!token || (r.expiresAt && Date.parse(r.expiresAt) - Date.now() < 30000)) token = (await call('/token')).token;
+    const api = providerAPI;
+    const onSandbox = !!api && loopback(api);
+    noteSandbox(onSandbox ? '1' : '0');
+    mark(r.uniqueId, 'handoff');
+    if (onSandbox) {
+      const u = new URL(`${api.replace(/\/+$/, '')}/websdk/${encodeURIComponent(token)}`);
+      u.searchParams.set('redirect', returnURL());
+      location.assign(u.toString());
+      return;
+    }
+    await loadScript('https://static.sumsub.com/idensic/static/sns-websdk-builder.js');
+    /* global snsWebSdk */
+    const sdk = snsWebSdk.init(token, () => call('/token').then((j) => j.token))
+      .withConf({ lang: document.documentElement.lang || 'en' })
+      .build();
+    els.sdk.hidden = false;
+    sdk.launch('#sdk');
+    els.verify.disabled = false;
+    openStream();
+  }
+
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      if (document.querySelector(`script[src="${src}"]`)) return resolve();
+      const s = document.createElement('script');
+      s.src = src;
+      s.onload = resolve;
+      s.onerror = () => reject(new Error(`could not load ${src}`));
+      document.head.append(s);
+    });
   }
 
   async function verify() {
@@ -526,6 +636,7 @@
     els.about.textContent = P.about;
     els.verify.textContent = P.action;
     els.emailRow.hidden = P.kind !== 'token';
+    els.sdk.hidden = true;
     showBadge();
     closeStream();
     if (!first) {

@@ -26,6 +26,9 @@ func TestBrowserDemo(t *testing.T) {
 		t.Run(vp.name, func(t *testing.T) {
 			t.Run("incode", func(t *testing.T) { d.incode(startBrowser(t, vp)) })
 			t.Run("regula", func(t *testing.T) { d.regula(startBrowser(t, vp)) })
+			t.Run("veriff", func(t *testing.T) { d.veriff(startBrowser(t, vp)) })
+			t.Run("sumsub", func(t *testing.T) { d.sumsub(startBrowser(t, vp)) })
+			t.Run("onfido", func(t *testing.T) { d.onfido(startBrowser(t, vp)) })
 			t.Run("focalx", func(t *testing.T) { d.focalx(startBrowser(t, vp), vp.name) })
 			t.Run("no-webhook", func(t *testing.T) { d.noWebhook(startBrowser(t, vp)) })
 		})
@@ -184,6 +187,174 @@ func (d *demo) regula(b *browser) {
 	b.keep("failed")
 }
 
+// veriff: Veriff's hosted flow, picked in the page; each outcome is a
+// button of the sandbox's page, which sends the person back with ?redirect=
+// (Veriff's own callback must be https).
+func (d *demo) veriff(b *browser) {
+	sandboxFlow := d.in.URL("sandbox", "/v/")
+	b.open(d.site + "/?provider=incode")
+	b.click("provider-veriff")
+	b.waitTextMatch("provider-about", regexp.MustCompile(`Veriff`))
+	b.waitText("result", "not started")
+
+	b.click("verify")
+	b.waitVisible("outcome-approved")
+	first := b.location()
+	if !strings.HasPrefix(first, sandboxFlow) {
+		b.fatalf("the button led to %s, want the sandbox's hosted flow %s…", first, sandboxFlow)
+	}
+	b.waitVisible("sandbox-badge") // the styled sandbox page
+	b.keep("hosted")
+
+	// Veriff asks for a resubmission: the result stays pending, and the
+	// button goes back to the same verification.
+	b.click("outcome-resubmission_requested")
+	b.waitVisible("verify")
+	b.waitText("provider-status", "Resubmission requested")
+	b.waitText("result", "pending")
+	b.waitText("hint", "Continues your verification in progress.")
+	if b.eval(`String(document.getElementById('waiting').hidden)`) != "true" {
+		b.fatalf("after a resubmission request the page says it waits for the result")
+	}
+	b.keep("resubmission")
+	b.click("verify")
+	b.waitVisible("outcome-approved")
+	if loc := b.location(); loc != first {
+		b.fatalf("a resubmission did not go back to the same verification: went to %s, first went to %s", loc, first)
+	}
+	b.click("outcome-approved")
+	b.waitVisible("verify") // back on the demo
+	if want := d.site + "/?provider=veriff&returned=1"; b.location() != want {
+		b.fatalf("Veriff's hosted flow sent the browser to %s, want %s", b.location(), want)
+	}
+	b.waitText("result", "verified")
+	b.waitText("provider-status", "Approved")
+	d.waitSteps(b, "created", "handoff", "returned", "webhook", "result", "decision")
+	b.waitTextMatch("timeline", regexp.MustCompile(`Webhook received and verified[\s\S]*HMAC signature matched[\s\S]*Decision from Veriff’s signed webhook: Approved[\s\S]*Approved`))
+	b.waitTextMatch("browser-holds", regexp.MustCompile(`uniqueId [0-9a-f-]{36}[\s\S]*cookie it cannot read[\s\S]*hosted-flow link`))
+	d.checkPage(b, true, "API key", "Shared secret")
+	b.keep("verified")
+
+	// Finished: a new verification, declined this time.
+	b.click("verify")
+	b.waitVisible("outcome-declined")
+	if second := b.location(); second == first || !strings.HasPrefix(second, sandboxFlow) {
+		b.fatalf("a finished Veriff verification did not start a new one: went to %s (first: %s)", second, first)
+	}
+	b.click("outcome-declined")
+	b.waitVisible("verify")
+	b.waitText("result", "not verified")
+	b.waitText("provider-status", "Declined")
+	b.waitTextMatch("timeline", regexp.MustCompile(`Not approved`))
+	d.checkPage(b, true, "API key", "Shared secret")
+	b.keep("failed")
+}
+
+// sumsub: the page launches Sumsub's WebSDK with the token /start answers;
+// on the sandbox (the site's X-IDV-Provider-API is a loopback address) it
+// opens the sandbox's stand-in for the SDK screen, which sends the person
+// back.
+func (d *demo) sumsub(b *browser) {
+	standIn := d.in.URL("sandbox", "/websdk/")
+	b.open(d.site + "/?provider=incode")
+	b.click("provider-sumsub")
+	b.waitTextMatch("provider-about", regexp.MustCompile(`Sumsub`))
+	b.waitText("result", "not started")
+
+	b.click("verify")
+	b.waitVisible("outcome-GREEN")
+	first := b.location()
+	if !strings.HasPrefix(first, standIn) {
+		b.fatalf("the button led to %s, want the sandbox's WebSDK stand-in %s…", first, standIn)
+	}
+	b.waitVisible("sandbox-badge")
+	b.keep("hosted")
+
+	// Sumsub asks for a resubmission (RED, RETRY): the result stays
+	// pending, and the button goes back to the same applicant's screen.
+	b.click("outcome-RETRY")
+	b.waitVisible("verify")
+	b.waitText("provider-status", "Resubmission requested (RETRY)")
+	b.waitText("result", "pending")
+	b.waitText("hint", "Continues your verification in progress.")
+	b.keep("resubmission")
+	b.click("verify")
+	b.waitVisible("outcome-GREEN")
+	if loc := b.location(); !strings.HasPrefix(loc, standIn) {
+		b.fatalf("a resubmission led to %s, want the WebSDK stand-in", loc)
+	}
+	b.click("outcome-GREEN")
+	b.waitVisible("verify")
+	if want := d.site + "/?provider=sumsub&returned=1"; b.location() != want {
+		b.fatalf("the WebSDK stand-in sent the browser to %s, want %s", b.location(), want)
+	}
+	b.waitText("result", "verified")
+	b.waitText("provider-status", "Approved (GREEN)")
+	d.waitSteps(b, "created", "handoff", "returned", "webhook", "result", "decision")
+	b.waitTextMatch("timeline", regexp.MustCompile(`Handed off to Sumsub’s WebSDK[\s\S]*X-Payload-Digest matched[\s\S]*Review from Sumsub’s signed webhook: Approved \(GREEN\)[\s\S]*Approved`))
+	b.waitTextMatch("browser-holds", regexp.MustCompile(`uniqueId [0-9a-f-]{36}[\s\S]*cookie it cannot read[\s\S]*WebSDK access token`))
+	d.checkPage(b, true, "App token and secret key", "Webhook secret")
+	b.keep("verified")
+
+	// Finished: a new verification, rejected this time.
+	b.click("verify")
+	b.waitVisible("outcome-RED")
+	if second := b.location(); second == first || !strings.HasPrefix(second, standIn) {
+		b.fatalf("a finished Sumsub verification did not start a new one: went to %s (first: %s)", second, first)
+	}
+	b.click("outcome-RED")
+	b.waitVisible("verify")
+	b.waitText("result", "not verified")
+	b.waitText("provider-status", "Rejected (RED)")
+	b.waitTextMatch("timeline", regexp.MustCompile(`Not approved`))
+	d.checkPage(b, true, "App token and secret key", "Webhook secret")
+	b.keep("failed")
+}
+
+// onfido: a Studio workflow run's hosted link, which returns to the page
+// (completed_redirect_url, from the page's redirectionUrl).
+func (d *demo) onfido(b *browser) {
+	link := d.in.URL("sandbox", "/wr/")
+	b.open(d.site + "/?provider=incode")
+	b.click("provider-onfido")
+	b.waitTextMatch("provider-about", regexp.MustCompile(`Onfido`))
+	b.waitText("result", "not started")
+
+	b.click("verify")
+	b.waitVisible("outcome-approved")
+	first := b.location()
+	if !strings.HasPrefix(first, link) {
+		b.fatalf("the button led to %s, want the sandbox's hosted link %s…", first, link)
+	}
+	b.waitVisible("sandbox-badge")
+	b.keep("hosted")
+	b.click("outcome-approved")
+	b.waitVisible("verify")
+	if want := d.site + "/?provider=onfido&returned=1"; b.location() != want {
+		b.fatalf("Onfido's hosted link sent the browser to %s, want %s", b.location(), want)
+	}
+	b.waitText("result", "verified")
+	b.waitText("provider-status", "Approved")
+	d.waitSteps(b, "created", "handoff", "returned", "webhook", "result", "decision")
+	b.waitTextMatch("timeline", regexp.MustCompile(`X-SHA2-Signature matched[\s\S]*Outcome from Onfido’s signed webhook: Approved[\s\S]*Approved`))
+	d.checkPage(b, true, "API token", "Webhook token")
+	b.keep("verified")
+
+	// Finished: a new verification, declined this time.
+	b.click("verify")
+	b.waitVisible("outcome-declined")
+	if second := b.location(); second == first || !strings.HasPrefix(second, link) {
+		b.fatalf("a finished Onfido verification did not start a new one: went to %s (first: %s)", second, first)
+	}
+	b.click("outcome-declined")
+	b.waitVisible("verify")
+	b.waitText("result", "not verified")
+	b.waitText("provider-status", "Declined")
+	b.waitTextMatch("timeline", regexp.MustCompile(`Not approved`))
+	d.checkPage(b, true, "API token", "Webhook token")
+	b.keep("failed")
+}
+
 // fault makes the sandbox(es) answer the next Focalx GetToken with status.
 func (d *demo) fault(t *testing.T, status, retryAfter int) {
 	t.Helper()
@@ -245,7 +416,23 @@ func (d *demo) noWebhook(b *browser) {
 		b.fatalf("the hint links to %q, want the operations guide (docs/operations.md)", href)
 	}
 	d.checkPage(b, true, "API key", "Executive token", "Webhook secret")
+	if got := b.eval(`document.getElementById('webhook-secret-option').textContent`); got != "webhook_auth" {
+		b.fatalf("the hint names %q for Incode's webhook secret, want webhook_auth", got)
+	}
 	b.keep("hint")
+
+	// A provider that signs its webhooks: the hint names its own URL and
+	// the option holding the signing secret.
+	b.open(d.site + "/?provider=veriff")
+	b.click("verify")
+	b.waitVisible("outcome-approved")
+	b.open(d.site + "/?provider=veriff&returned=1&hintAfter=1")
+	b.waitText("result", "pending")
+	b.waitVisible("no-webhook")
+	b.waitText("webhook-url", d.site+"/veriff/api/webhook")
+	b.waitText("webhook-secret-option", "shared_secret")
+	d.checkPage(b, true, "API key", "Shared secret")
+	b.keep("hint-veriff")
 }
 
 // checkWording checks the page's readable statuses and durations.
@@ -255,6 +442,7 @@ func (d *demo) checkWording(b *browser) {
 		`idvDemo.human('ONBOARDING_FINISHED')`:                             "Onboarding finished",
 		`idvDemo.human('ID_VALIDATION_FINISHED')`:                          "ID validation finished",
 		`idvDemo.human('NOT_VERIFIED')`:                                    "Not verified",
+		`idvDemo.human('resubmission_requested')`:                          "Resubmission requested",
 		`idvDemo.humanDuration('10m0s')`:                                   "10 minutes",
 		`idvDemo.humanDuration('24h0m0s')`:                                 "1 day",
 		`idvDemo.humanDuration('1h30m0s')`:                                 "1 hour 30 minutes",
