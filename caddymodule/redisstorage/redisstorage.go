@@ -699,8 +699,9 @@ func (s *Storage) StoreIndexed(ctx context.Context, keys []string, values [][]by
 
 // IndexDue implements session.IndexedStorage (ZRANGE BYSCORE ... LIMIT).
 func (s *Storage) IndexDue(ctx context.Context, index string, before time.Time, limit int) ([]string, error) {
-	out, err := s.client.ZRangeByScore(ctx, s.indexKey(index), &redis.ZRangeBy{
-		Min: "-inf", Max: "(" + strconv.FormatInt(before.UnixMilli(), 10), Count: int64(limit),
+	out, err := s.client.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: s.indexKey(index), Start: "-inf", Stop: "(" + strconv.FormatInt(before.UnixMilli(), 10),
+		ByScore: true, Count: int64(limit),
 	}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("idv_redis: reading index %s: %w", index, err)
