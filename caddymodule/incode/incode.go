@@ -3,15 +3,12 @@
 package incode
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -220,27 +217,7 @@ func (p *Incode) Secrets() []string { return []string{p.key, p.password, p.stati
 
 // jwtExpiry reads the exp claim of a JWT without verifying it: the token
 // came from the provider over TLS, and exp only decides when to refresh.
-func jwtExpiry(tok string) (time.Time, bool) {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return time.Time{}, false
-	}
-	var c struct {
-		Exp json.Number `json:"exp"`
-	}
-	if json.Unmarshal(b, &c) != nil || c.Exp == "" {
-		return time.Time{}, false
-	}
-	f, err := c.Exp.Float64()
-	if err != nil || f <= 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(f), 0).UTC(), true
-}
+func jwtExpiry(tok string) (time.Time, bool) { return provider.JWTExpiry(tok) }
 
 func (p *Incode) headers(sessionToken string) http.Header {
 	h := http.Header{"Api-Version": {p.version}}
