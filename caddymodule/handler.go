@@ -96,6 +96,7 @@ type Handler struct {
 	name      string
 	storage   certmagic.Storage
 	creds     *credCache
+	sandbox   string // X-IDV-Sandbox: "1" when the provider's API is on loopback
 	events    *hub
 }
 
@@ -221,6 +222,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	for _, s := range p.Secrets() {
 		RegisterSecret(s)
+	}
+	h.sandbox = "0"
+	if onLoopback(p) {
+		h.sandbox = "1"
 	}
 	if defaultWebhookSecret(h.WebhookAuth, p) && !onLoopback(p) {
 		// The shipped Caddyfiles default webhook secrets to public sandbox

@@ -474,3 +474,16 @@ func TestDefaultWebhookSecretOnlyForTheSandbox(t *testing.T) {
 		t.Fatalf("a set variable was refused: %v", err)
 	}
 }
+
+// TestSandboxHeader: answers under the prefix say whether the provider's API
+// is on this machine (the sandbox), for a page's "sandbox" badge.
+func TestSandboxHeader(t *testing.T) {
+	in := testcaddy.Start(t, cfg("webhook_auth none"))
+	if _, h, _ := do(t, testcaddy.Client(), "GET", in.URL("site", "/api/session"), ""); h.Get("X-IDV-Sandbox") != "1" {
+		t.Fatalf("sandbox on loopback: X-IDV-Sandbox %q, want 1", h.Get("X-IDV-Sandbox"))
+	}
+	remote := testcaddy.Start(t, strings.Replace(cfg("webhook_auth none"), "api_url http://127.0.0.1:@@sandbox@@", "api_url https://incode.example.test", 1))
+	if _, h, _ := do(t, testcaddy.Client(), "GET", remote.URL("site", "/api/session"), ""); h.Get("X-IDV-Sandbox") != "0" {
+		t.Fatalf("a remote API: X-IDV-Sandbox %q, want 0", h.Get("X-IDV-Sandbox"))
+	}
+}

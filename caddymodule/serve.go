@@ -35,6 +35,9 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 	r = r.WithContext(context.WithValue(r.Context(), arrivedKey{}, time.Now().UTC()))
 	// Every answer is one client's: no cache on the way keeps it.
 	w.Header().Set("Cache-Control", "no-store")
+	// Tells a page (the demo's badge) whether it talks to a sandbox on this
+	// machine; a provider's address is no secret, and this says less.
+	w.Header().Set("X-IDV-Sandbox", h.sandbox)
 	h.checkProxy(r)
 	rt := h.match(rest)
 	if rt == nil {

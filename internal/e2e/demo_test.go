@@ -373,6 +373,8 @@ func (d *demo) focalx(b *browser, width string) {
 	b.open(d.site + "/?provider=focalx")
 	b.waitVisible("email")
 	b.waitText("result", "not started")
+	// Focalx has no hosted flow to tell: the core's X-IDV-Sandbox header does.
+	b.waitVisible("sandbox-badge")
 
 	// Pass: a token for this user, which the page holds but never shows.
 	b.setValue("email", "ann."+width+"@example.com")
