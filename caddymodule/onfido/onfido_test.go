@@ -1,11 +1,9 @@
 package onfido_test
 
 import (
-	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash"
@@ -81,17 +79,7 @@ http://127.0.0.1:@@sandbox@@ {
 
 func (s *stack) do(c *http.Client, method, path, body string, hdr ...string) (int, map[string]any) {
 	s.t.Helper()
-	var st int
-	var out string
-	if body != "" {
-		st, _, out = testcaddy.Do(s.t, c, method, s.in.URL("site", path), strings.NewReader(body), hdr...)
-	} else {
-		st, _, out = testcaddy.Do(s.t, c, method, s.in.URL("site", path), nil, hdr...)
-	}
-	if out == "" {
-		return st, nil
-	}
-	return st, testcaddy.JSON(s.t, out)
+	return testcaddy.DoJSON(s.t, c, method, s.in.URL("site", path), body, hdr...)
 }
 
 // choose completes the page at pageURL (the SDK stand-in or the hosted
@@ -117,21 +105,10 @@ func (s *stack) choose(pageURL, outcome string) int {
 // deadline only bounds a broken test).
 func (s *stack) await(c *http.Client, what string, cond func(map[string]any) bool) map[string]any {
 	s.t.Helper()
-	var v map[string]any
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(30 * time.Millisecond) {
-		if _, v = s.do(c, "GET", "/api/session", ""); cond(v) {
-			return v
-		}
-	}
-	s.t.Fatalf("never %s: %v", what, v)
-	return nil
+	return testcaddy.AwaitJSON(s.t, c, s.in.URL("site", "/api/session"), what, cond)
 }
 
-func signWith(h func() hash.Hash, key, body string) string {
-	m := hmac.New(h, []byte(key))
-	m.Write([]byte(body))
-	return hex.EncodeToString(m.Sum(nil))
-}
+func signWith(h func() hash.Hash, key, body string) string { return testcaddy.HMACHex(h, key, body) }
 
 func sig(key, body string) string { return signWith(sha256.New, key, body) }
 

@@ -1,15 +1,19 @@
 package testcaddy
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"hash"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 )
@@ -136,4 +140,41 @@ func SameSnapshot(t testing.TB, before, after map[string]string) {
 			t.Fatalf("stored session %s changed", k)
 		}
 	}
+}
+
+// DoJSON sends a request (body may be empty) and decodes a JSON answer; an
+// empty answer decodes to nil.
+func DoJSON(t testing.TB, c *http.Client, method, url, body string, header ...string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	st, _, out := Do(t, c, method, url, rd, header...)
+	if out == "" {
+		return st, nil
+	}
+	return st, JSON(t, out)
+}
+
+// AwaitJSON polls GET url until cond holds on its JSON answer. The deadline
+// only bounds a broken test; nothing asserts how long it took.
+func AwaitJSON(t testing.TB, c *http.Client, url, what string, cond func(map[string]any) bool) map[string]any {
+	t.Helper()
+	var v map[string]any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(30 * time.Millisecond) {
+		if _, v = DoJSON(t, c, "GET", url, ""); cond(v) {
+			return v
+		}
+	}
+	t.Fatalf("never %s: %v", what, v)
+	return nil
+}
+
+// HMACHex is the lower-case hex HMAC of body with key, as providers sign
+// webhooks and requests.
+func HMACHex(h func() hash.Hash, key, body string) string {
+	m := hmac.New(h, []byte(key))
+	m.Write([]byte(body))
+	return hex.EncodeToString(m.Sum(nil))
 }
