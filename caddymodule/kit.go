@@ -9,10 +9,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -98,10 +101,30 @@ func (h *Handler) readStart(r *http.Request) (in provider.StartInput, id string,
 		v := q.Get("uniqueId")
 		f.UniqueID = &v
 	}
+	params := url.Values{}
+	for k, v := range q {
+		params[k] = v
+	}
 	if r.Method == http.MethodPost {
+		raw, err := io.ReadAll(r.Body)
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return in, "", false, provider.Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", mbe.Limit)
+		case err != nil:
+			return in, "", false, provider.Errorf(http.StatusBadRequest, "could not read the request body")
+		}
 		var body startFields
-		if err := provider.DecodeJSON(r, &body, false); err != nil {
+		if err := provider.DecodeJSONBytes(raw, &body, false); err != nil {
 			return in, "", false, err
+		}
+		var fields map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &fields) // decoded above: an object or empty
+		for k, v := range fields {
+			var str string
+			if json.Unmarshal(v, &str) == nil {
+				params.Set(k, str)
+			}
 		}
 		if body.UniqueID != nil {
 			f.UniqueID = body.UniqueID
@@ -137,7 +160,7 @@ func (h *Handler) readStart(r *http.Request) (in provider.StartInput, id string,
 		scheme = "https"
 	}
 	return provider.StartInput{ExternalUserID: f.ExternalUserID, FirstName: f.FirstName, LastName: f.LastName,
-		Language: f.Language, RedirectURL: f.RedirectURL, Origin: scheme + "://" + r.Host}, "", false, nil
+		Language: f.Language, RedirectURL: f.RedirectURL, Origin: scheme + "://" + r.Host, Params: params}, "", false, nil
 }
 
 // kitStart serves a StartSession route: the session named by uniqueId, else
@@ -168,6 +191,11 @@ func (h *Handler) kitStart(st provider.Starter, route string) func(http.Response
 			in.Route = route
 			if s, startErr = h.kitCreate(r, st, in); s == nil {
 				return startErr
+			}
+		} else if sr, ok := st.(provider.StartResumer); ok {
+			if s, err = h.kitResume(r.Context(), sr, route, s); err != nil {
+				h.bindSession(w, r, s)
+				return err
 			}
 		}
 		h.bindSession(w, r, s)
@@ -218,6 +246,34 @@ func (h *Handler) kitCreate(r *http.Request, st provider.Starter, in provider.St
 		return s, upstream.ClientError(err)
 	}
 	return s, nil
+}
+
+// kitResume lets a StartResumer complete a stored session for route, and
+// stores what it filled in (URL, Token, Meta) under the session's lock.
+func (h *Handler) kitResume(ctx context.Context, sr provider.StartResumer, route string, s *session.Session) (*session.Session, error) {
+	c := *s
+	c.Meta = maps.Clone(s.Meta)
+	changed, err := sr.ResumeStart(ctx, route, &c)
+	if err != nil {
+		return s, upstream.ClientError(err)
+	}
+	if !changed {
+		return s, nil
+	}
+	ns, err := h.store.Update(context.WithoutCancel(ctx), s.UniqueID, func(st *session.Session) (bool, error) {
+		st.URL, st.Token = c.URL, c.Token
+		for k, v := range c.Meta {
+			if st.Meta == nil {
+				st.Meta = map[string]string{}
+			}
+			st.Meta[k] = v
+		}
+		return true, nil
+	})
+	if err != nil {
+		return s, err
+	}
+	return ns, nil
 }
 
 // ownsSession reports whether r may use s (provider.SessionOwner; true for

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/session"
@@ -60,6 +61,10 @@ type StartInput struct {
 	// Origin is the site's origin as the browser reached it
 	// (scheme://host[:port]).
 	Origin string
+	// Params holds every parameter of the request, for a provider's own
+	// fields (validate them in Start; a *Error is answered as is): the
+	// query, and for a POST the JSON body's string fields, which win.
+	Params url.Values
 }
 
 // StartResult is what a provider's Start created.
@@ -93,6 +98,17 @@ type Starter interface {
 	// "uniqueId", which the core always sets). Never put secrets in it; the
 	// session's Token is the browser's own credential.
 	StartAnswer(route string, s *session.Session) map[string]any
+}
+
+// StartResumer is implemented by Starter providers whose start routes
+// complete a session they did not create (a session started on one route
+// and resumed on another that answers more, say a hosted-flow URL).
+type StartResumer interface {
+	// ResumeStart is called for a stored session a start route answers
+	// without creating it (by uniqueId or cookie), before StartAnswer. It
+	// may fill s's URL, Token or Meta and report changed: the core stores
+	// those fields under the session's lock before answering.
+	ResumeStart(ctx context.Context, route string, s *session.Session) (changed bool, err error)
 }
 
 // TokenRefresher is implemented by providers with SessionToken routes.
