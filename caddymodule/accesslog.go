@@ -28,14 +28,10 @@ import (
 
 // CredentialHeaders are the request headers whose values never reach an
 // access log line of a request under the prefix (besides the configured
-// webhook_auth header).
+// webhook_auth header). Providers add their own on their routes
+// (Route.CredentialHeaders, Forward.TokenHeader).
 var CredentialHeaders = []string{
-	"X-Api-Key", "X-Incode-Hardware-Id", "X-Token", "Auth", "Pubkey", "X-Webhook-Secret",
-	"X-Auth-Token", "Api-Key", "X-Client-Secret",
-	// signed requests and webhooks: a key, or a signature an attacker could
-	// replay within its window
-	"X-Auth-Client", "Vrf-Auth-Client", "X-Hmac-Signature", "Vrf-Hmac-Signature",
-	"X-App-Token", "X-App-Access-Sig", "X-Payload-Digest", "X-Sha2-Signature",
+	"X-Api-Key", "X-Token", "X-Webhook-Secret", "X-Auth-Token", "Api-Key", "X-Client-Secret",
 }
 
 // credentialQuery are the query parameters (lower case) whose values never
@@ -71,6 +67,16 @@ func newAccessLogger(ctx caddy.Context, extra string) *accessLogger {
 		al.hide[http.CanonicalHeaderKey(extra)] = true
 	}
 	return al
+}
+
+// hideHeaders adds request headers whose values are never logged.
+func (al *accessLogger) hideHeaders(names ...string) {
+	if al == nil {
+		return
+	}
+	for _, hd := range names {
+		al.hide[http.CanonicalHeaderKey(hd)] = true
+	}
 }
 
 // wrap takes over the access log line of r when it carries a credential

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/dustin/go-humanize"
 
@@ -32,7 +33,7 @@ func init() {
 //
 //	idv {
 //		prefix      /api                 # default /api
-//		<provider> {                      # exactly one: incode, regula, focalx, ...
+//		<provider> {                      # exactly one: a module of idv.providers
 //			...                           # the provider's own options
 //		}
 //		session_ttl 24h                  # default 24h
@@ -176,7 +177,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	if h.ProviderRaw == nil {
-		return d.Err("idv: a provider block (incode, regula or focalx) is required")
+		return d.Errf("idv: a provider block is required (one of: %s)", strings.Join(providerNames(), ", "))
 	}
 	return nil
 }
@@ -186,10 +187,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func idvOptions() []string {
 	opts := []string{"prefix", "session_ttl", "session_retention", "timeout", "webhook_auth",
 		"cors_origins", "redirect_origins", "session_quota", "storage_namespace"}
-	for _, m := range caddy.GetModules("idv.providers") {
-		opts = append(opts, m.ID.Name())
-	}
-	return opts
+	return append(opts, providerNames()...)
 }
 
 func parseWebhookAuth(d *caddyfile.Dispenser) (*webhookauth.Config, error) {

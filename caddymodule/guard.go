@@ -27,8 +27,17 @@ var PassthroughMethods = []string{
 	http.MethodPatch, http.MethodDelete, http.MethodOptions,
 }
 
-// corsAllowHeaders are the request headers a listed origin may send.
-const corsAllowHeaders = "Content-Type, X-Token, X-Incode-Hardware-Id, api-version, X-IDV"
+// corsAllowHeaders are the request headers a listed origin may send to
+// any route; a route adds its own (Route.ClientHeaders).
+const corsAllowHeaders = "Content-Type, X-IDV"
+
+// allowHeaders is the Access-Control-Allow-Headers of a preflight for rt.
+func allowHeaders(rt *provider.Route) string {
+	if len(rt.ClientHeaders) == 0 {
+		return corsAllowHeaders
+	}
+	return corsAllowHeaders + ", " + strings.Join(rt.ClientHeaders, ", ")
+}
 
 // cookieAllowed reports whether the session cookie may stand for the
 // request's session: always, except on a passthrough route without X-IDV: 1.

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 	"github.com/caddy-idv/caddy-idv/caddymodule/tokencache"
@@ -35,7 +36,7 @@ type Handler struct {
 	Prefix string `json:"prefix,omitempty"`
 
 	// Provider is the identity-verification provider, a module in the
-	// idv.providers namespace (incode, regula, focalx).
+	// idv.providers namespace.
 	ProviderRaw json.RawMessage `json:"provider,omitempty" caddy:"namespace=idv.providers inline_key=name"`
 
 	// SessionTTL is how long a stored session lives. Default: 24h.
@@ -142,8 +143,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.creds = &credCache{}
 	if h.ProviderRaw == nil {
-		return fmt.Errorf("idv: a provider block (incode, regula or focalx) is required")
+		return fmt.Errorf("idv: a provider block is required (one of: %s)", strings.Join(providerNames(), ", "))
 	}
+	// Read before LoadModule, which drops the raw configuration.
+	confSum := sha256.Sum256([]byte(placeholder.Resolve(string(h.ProviderRaw))))
 	mod, err := ctx.LoadModule(h, "ProviderRaw")
 	if err != nil {
 		return fmt.Errorf("idv: %w", err)
@@ -194,12 +197,21 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	// resolved its configuration: their keys depend on the account it
 	// talks to, so two sites (or a reload) with different accounts never
 	// share them.
+	// The token cache is shared across reloads by every handler with the
+	// same prefix and provider configuration, with its placeholders
+	// resolved: the account and the credentials are in it, so a token
+	// obtained with one set is never used after they change. It is keyed
+	// before the provider provisions, so the Host is complete when it does.
+	tokens, release := tokencache.Shared(name + "\x00" + h.Prefix + "\x00" + h.StorageNamespace + "\x00" + hex.EncodeToString(confSum[:]))
+	tokens.SetObserver(func(ev string) { countEvent(metrics.tokenCache, name, ev) })
+	h.releases = append(h.releases, release)
 	store := &session.StorageStore{Storage: ctx.Storage()}
 	h.store = store
 	h.storage = ctx.Storage()
 	h.host = &provider.Host{
 		Logger:            h.logger.Named(name),
 		Sessions:          store,
+		Tokens:            tokens,
 		HTTP:              &http.Client{Transport: h.transport, CheckRedirect: noRedirects},
 		Transport:         h.transport,
 		Timeout:           time.Duration(h.Timeout),
@@ -251,13 +263,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("idv: %w", err)
 	}
 	h.releases = append(h.releases, store.Close)
-	// The credentials are part of the cache key: a token obtained with one
-	// set is never used after they change.
-	secretSum := sha256.Sum256([]byte(strings.Join(p.Secrets(), "\x00")))
-	tokens, release := tokencache.Shared(name + "\x00" + h.namespace + "\x00" + hex.EncodeToString(secretSum[:]))
-	tokens.SetObserver(func(ev string) { countEvent(metrics.tokenCache, name, ev) })
-	h.releases = append(h.releases, release)
-	h.host.Tokens = tokens
 	if h.SessionQuota == nil {
 		h.SessionQuota = &Quota{}
 	}
@@ -298,6 +303,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	for i := range routes {
 		rt := &routes[i]
+		if rt.Forward != nil {
+			if err := h.forwardRoute(rt); err != nil {
+				return err
+			}
+		}
+		h.access.hideHeaders(rt.CredentialHeaders...)
 		if rt.Subtree {
 			h.subtrees = append(h.subtrees, rt)
 			continue
@@ -389,3 +400,12 @@ var (
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// providerNames lists the provider modules compiled in, for messages.
+func providerNames() []string {
+	var names []string
+	for _, m := range caddy.GetModules("idv.providers") {
+		names = append(names, string(m.ID.Name()))
+	}
+	return names
+}

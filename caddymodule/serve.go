@@ -56,7 +56,7 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 				methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
 			}
 			hd.Set("Access-Control-Allow-Methods", strings.Join(methods, ", "))
-			hd.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+			hd.Set("Access-Control-Allow-Headers", allowHeaders(rt))
 			hd.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return

@@ -19,7 +19,8 @@ var (
 )
 
 // DefaultRetention is how long an expired session is kept, so that a late
-// webhook (Incode retries for about half an hour) still finds it.
+// webhook (providers retry failed deliveries for minutes to days) still
+// finds it.
 const DefaultRetention = 7 * 24 * time.Hour
 
 // sweeper deletes a namespace's long-expired sessions in the background. It

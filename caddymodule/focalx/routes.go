@@ -28,7 +28,8 @@ func (p *Focalx) Routes() []provider.Route {
 	return []provider.Route{
 		// CreatesSession: each token is issued (and possibly billed) by
 		// Focalx, so the core refuses cross-site browser requests.
-		{Path: "/token", Methods: []string{http.MethodGet}, Kind: provider.TokenServer, CreatesSession: true, Handle: p.serveToken},
+		{Path: "/token", Methods: []string{http.MethodGet}, Kind: provider.TokenServer, CreatesSession: true, Handle: p.serveToken,
+			CredentialHeaders: []string{"Auth", "Pubkey"}},
 		// Called by Focalx's servers, authenticated by its own key (in the
 		// query, so not by webhook_auth): see serveDamageReport. Any method
 		// reaches the handler, which answers 405 itself, so that every

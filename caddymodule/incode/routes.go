@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-idv/caddy-idv/caddymodule/passthrough"
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
@@ -26,13 +25,13 @@ func (p *Incode) Routes() []provider.Route {
 		{Path: "/onboarding-url", Methods: get, CreatesSession: true, Handle: p.serveOnboardingURL},
 		{Path: "/onboarding-url-without-api-key", Methods: get, CreatesSession: true, Handle: p.serveOnboardingURL},
 		{Path: "/onboarding-status", Methods: get, Handle: p.serveOnboardingStatus},
-		{Path: "/fetch-score", Methods: get, Handle: p.serveFetchScore},
+		{Path: "/fetch-score", Methods: get, Handle: p.serveFetchScore, ClientHeaders: []string{"X-Token"}},
 		{Path: "/auth", Methods: post, Handle: p.serveAuth},
 		{Path: "/finish", Methods: post, Handle: p.serveFinish},
 		{Path: "/webhook", Methods: post, Kind: provider.Webhook, Handle: p.serveWebhook},
 		{Path: "/approve", Methods: post, Kind: provider.Webhook, Handle: p.serveApprove},
-		{Path: "/0/omni/", Subtree: true, Kind: provider.Passthrough, Handle: p.servePassthrough},
-		{Path: "/omni/", Subtree: true, Kind: provider.Passthrough, Handle: p.servePassthrough},
+		{Path: "/0/omni/", Subtree: true, Kind: provider.Passthrough, Forward: p.forward(), ClientHeaders: []string{"api-version"}},
+		{Path: "/omni/", Subtree: true, Kind: provider.Passthrough, Forward: p.forward(), ClientHeaders: []string{"api-version"}},
 	}
 	if p.ExposeExecutiveToken {
 		routes = append(routes, provider.Route{Path: "/executive-token", Methods: get, Handle: p.serveExecutiveToken})
@@ -416,21 +415,16 @@ func (p *Incode) serveExecutiveToken(w http.ResponseWriter, r *http.Request) err
 	return nil
 }
 
-// servePassthrough forwards /api/0/omni/* and /api/omni/* to
-// <api_url>/0/omni/* with the browser's session token and nothing else.
-func (p *Incode) servePassthrough(w http.ResponseWriter, r *http.Request) error {
-	suffix, err := passthrough.Clean(provider.Suffix(r))
-	if err != nil {
-		return provider.Errorf(http.StatusBadRequest, "path is not allowed")
+// forward declares /api/0/omni/* and /api/omni/*: forwarded to
+// <api_url>/0/omni/* with the browser's session token (its own header, or
+// its session cookie's) and nothing else of its credentials. The SDK calls
+// many endpoints there, all with the session's own token: every path.
+func (p *Incode) forward() *provider.Forward {
+	return &provider.Forward{
+		Rules:       []provider.PathRule{provider.AllowAll},
+		TokenHeader: "X-Incode-Hardware-Id",
+		Credential:  p.headers,
+		NoSession:   "no session token: send X-Incode-Hardware-Id or start a session first",
+		Proxy:       p.proxy,
 	}
-	tok := r.Header.Get("X-Incode-Hardware-Id")
-	if tok == "" {
-		if s := p.host.SessionFromCookie(r); s != nil && s.Provider == "incode" {
-			tok = s.Token
-		}
-	}
-	if tok == "" {
-		return provider.Errorf(http.StatusUnauthorized, "no session token: send X-Incode-Hardware-Id or start a session first")
-	}
-	return p.proxy.Forward(w, r, suffix, p.headers(tok))
 }

@@ -26,7 +26,7 @@ func (p *Onfido) Routes() []provider.Route {
 	return []provider.Route{
 		{Path: "/start", Methods: []string{http.MethodGet, http.MethodPost}, Kind: provider.StartSession},
 		{Path: "/token", Methods: []string{http.MethodGet}, Kind: provider.SessionToken},
-		{Path: "/webhook", Methods: []string{http.MethodPost}, Kind: provider.SignedWebhook},
+		{Path: "/webhook", Methods: []string{http.MethodPost}, Kind: provider.SignedWebhook, CredentialHeaders: []string{"X-Sha2-Signature"}},
 	}
 }
 

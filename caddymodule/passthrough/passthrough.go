@@ -1,5 +1,5 @@
 // Package passthrough forwards browser calls to a provider's API under a
-// fixed root (Incode's /0/omni/, Regula's /api/), with the credential the
+// fixed root (a path of its API, such as /0/omni/), with the credential the
 // sidecar holds for that browser, streaming bodies both ways.
 //
 // It fails closed: a path that could leave the root after any decoding or
@@ -112,7 +112,7 @@ func Within(root, p string) bool {
 // request outside the root after our checks). Every X-Forwarded-* header is
 // dropped too.
 var Strip = []string{
-	"Cookie", "Authorization", "Proxy-Authorization", "X-Api-Key", "X-Incode-Hardware-Id",
+	"Cookie", "Authorization", "Proxy-Authorization", "X-Api-Key",
 	"X-Token", "Auth", "Pubkey", "Forwarded", "X-Real-Ip", "True-Client-Ip", "X-Client-Ip",
 	"X-Host", "X-Original-Url", "X-Rewrite-Url", "X-Original-Host", "X-Http-Method-Override",
 	"X-Http-Method", "X-Method-Override", "Via", "Origin", "Referer", "X-Idv",

@@ -51,6 +51,16 @@ type Route struct {
 	// Handle serves the request. Errors are written as JSON by the core:
 	// *Error as given, anything else as 500.
 	Handle func(w http.ResponseWriter, r *http.Request) error
+	// Forward declares a Passthrough route the core serves (Handle nil).
+	Forward *Forward
+	// ClientHeaders are request headers a browser sends on this route
+	// beyond Content-Type and X-IDV: a listed origin's preflight allows
+	// them.
+	ClientHeaders []string
+	// CredentialHeaders are request headers carrying a credential on this
+	// route (a key, a token, a signature): their values never reach an
+	// access log line.
+	CredentialHeaders []string
 }
 
 // Provider is what a provider module implements besides caddy.Module.
@@ -91,9 +101,9 @@ type Host struct {
 	Logger *zap.Logger
 	// Sessions is the session store (Caddy storage, namespaced per handler).
 	Sessions session.Store
-	// Tokens is shared by every handler with the same provider account and
-	// credentials, and survives reloads. It is set after ProvisionIDV: use
-	// it when serving requests.
+	// Tokens is shared by every handler with the same prefix and provider
+	// configuration (placeholders resolved: the account and credentials are
+	// in it), and survives reloads.
 	Tokens *tokencache.Cache
 	// HTTP is the client for provider calls; Transport is its transport,
 	// for passthrough proxies.

@@ -65,6 +65,12 @@ type Regula struct {
 	// TTL is the lifetime of each ephemeral token, and so of its session
 	// (capped by the handler's session_ttl). Default: 1h.
 	TTL caddy.Duration `json:"ttl,omitempty"`
+	// PassthroughAllow, when set, lists the only paths below /idv/ that are
+	// forwarded (patterns of provider.PathRule, e.g. "sessions/**"); calls
+	// that create devices, deeplinks or sessions stay refused. Regula does
+	// not publish which paths its web component calls, so the default
+	// forwards every other path.
+	PassthroughAllow []string `json:"passthrough_allow,omitempty"`
 
 	// resolved at provision
 	base       string // scheme://host, for handoff URLs
@@ -95,6 +101,7 @@ func (Regula) CaddyModule() caddy.ModuleInfo {
 //		results_key_scheme <scheme>|none        # results API; default ApiKey
 //		workflow_id    <id>
 //		ttl            <duration>               # default 1h: the ephemeral token's and session's lifetime
+//		passthrough_allow <pattern>...          # repeatable; default: every path but the billable ones
 //	}
 func (p *Regula) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // "regula"
@@ -103,6 +110,14 @@ func (p *Regula) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		opt := d.Val()
+		if opt == "passthrough_allow" {
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Errf("regula: %s needs at least one pattern", opt)
+			}
+			p.PassthroughAllow = append(p.PassthroughAllow, args...)
+			continue
+		}
 		if !d.NextArg() {
 			return d.Errf("regula: %s needs a value", opt)
 		}
@@ -133,7 +148,7 @@ func (p *Regula) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			p.TTL = caddy.Duration(dur)
 		default:
-			return d.Err(suggest.Unknown("regula", opt, []string{"host", "api_key", "api_key_scheme", "results_key_scheme", "flow", "workflow_id", "ttl"}))
+			return d.Err(suggest.Unknown("regula", opt, []string{"host", "api_key", "api_key_scheme", "results_key_scheme", "flow", "workflow_id", "ttl", "passthrough_allow"}))
 		}
 	}
 	return nil

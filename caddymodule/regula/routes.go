@@ -3,7 +3,7 @@ package regula
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-idv/caddy-idv/caddymodule/passthrough"
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
@@ -29,7 +28,7 @@ func (p *Regula) Routes() []provider.Route {
 		{Path: "/start", Methods: start, CreatesSession: true, Handle: p.serveStart},
 		{Path: "/onboarding-url", Methods: start, CreatesSession: true, Handle: p.serveStart},
 		{Path: "/webhook", Methods: []string{http.MethodPost}, Kind: provider.Webhook, Handle: p.serveWebhook},
-		{Path: "/idv/", Subtree: true, Kind: provider.Passthrough, Handle: p.servePassthrough},
+		{Path: "/idv/", Subtree: true, Kind: provider.Passthrough, Forward: p.forward()},
 	}
 }
 
@@ -270,85 +269,34 @@ func (p *Regula) handoffURL(tok, id string) string {
 	return p.base + "/capture?url=" + queryEscape(inner)
 }
 
-// passthroughSession is the session a passthrough call acts for: the one
-// named by ?uniqueId=, else the one of the session cookie.
-func (p *Regula) passthroughSession(r *http.Request) (*session.Session, error) {
-	if q := r.URL.Query(); q.Has("uniqueId") {
-		s, err := p.host.Sessions.Load(r.Context(), q.Get("uniqueId"))
-		switch {
-		case errors.Is(err, session.ErrMalformedID), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrExpired):
-			return nil, nil
-		case err != nil:
-			return nil, err
-		}
-		if s.Provider != Name {
-			return nil, nil
-		}
-		return s, nil
+// forward declares /api/idv/*: forwarded to <host>/api/* with the
+// ephemeral token of the request's session (its cookie's, or the one ?uniqueId=
+// names) as Authorization, and nothing else of the browser's credentials.
+// Creating devices, deeplinks or sessions is refused: those go through
+// /start, under its quota, and never with a browser's token. Which other
+// paths Regula's web component calls is not published: every other path is
+// forwarded unless passthrough_allow narrows it.
+func (p *Regula) forward() *provider.Forward {
+	billable := fmt.Sprintf("creating devices or sessions goes through %s/start (it is billable and rate-limited)", p.host.Prefix)
+	write := []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+	rules := []provider.PathRule{
+		{Pattern: "device/**", Deny: true, Reason: billable},
+		{Pattern: "v1/deeplink*/**", Deny: true, Reason: billable},
+		{Pattern: "sessions", Methods: write, Deny: true, Reason: billable},
 	}
-	if s := p.host.SessionFromCookie(r); s != nil && s.Provider == Name {
-		return s, nil
+	if len(p.PassthroughAllow) == 0 {
+		rules = append(rules, provider.AllowAll)
 	}
-	return nil, nil
-}
-
-// withoutParam removes every name=... pair from a raw query, leaving the
-// others exactly as they came.
-func withoutParam(raw, name string) string {
-	parts := strings.Split(raw, "&")
-	kept := parts[:0]
-	for _, part := range parts {
-		k, _, _ := strings.Cut(part, "=")
-		if dk, err := url.QueryUnescape(k); part == "" || (err == nil && dk == name) {
-			continue
-		}
-		kept = append(kept, part)
+	for _, pat := range p.PassthroughAllow {
+		rules = append(rules, provider.PathRule{Pattern: pat})
 	}
-	return strings.Join(kept, "&")
-}
-
-// servePassthrough forwards /api/idv/* to <host>/api/* with the ephemeral
-// token of the request's session and nothing else of the browser's
-// credentials.
-func (p *Regula) servePassthrough(w http.ResponseWriter, r *http.Request) error {
-	suffix, err := passthrough.Clean(provider.Suffix(r))
-	if err != nil {
-		return provider.Errorf(http.StatusBadRequest, "path is not allowed")
+	return &provider.Forward{
+		Rules:        rules,
+		SessionParam: "uniqueId",
+		Credential:   func(tok string) http.Header { return http.Header{"Authorization": {tok}} },
+		NoSession:    fmt.Sprintf("no live regula session: call %s/start first (session cookie or uniqueId)", p.host.Prefix),
+		Proxy:        p.proxy,
 	}
-	if billable(r.Method, suffix) {
-		return provider.Errorf(http.StatusForbidden, "creating devices or sessions goes through %s/start (it is billable and rate-limited)", p.host.Prefix)
-	}
-	s, err := p.passthroughSession(r)
-	if err != nil {
-		return err
-	}
-	if s == nil {
-		return provider.Errorf(http.StatusUnauthorized, "no live regula session: call %s/start first (session cookie or uniqueId)", p.host.Prefix)
-	}
-	// uniqueId is ours: it is not sent to Regula.
-	if r.URL.Query().Has("uniqueId") {
-		u := *r.URL
-		u.RawQuery = withoutParam(u.RawQuery, "uniqueId")
-		r = r.WithContext(r.Context())
-		r.URL = &u
-	}
-	return p.proxy.Forward(w, r, suffix, http.Header{"Authorization": {s.Token}})
-}
-
-// billable reports whether a passthrough call would mint an ephemeral
-// device or create a session: those go through /start, under its quota, and
-// never with a browser's token.
-func billable(method, suffix string) bool {
-	lower := strings.ToLower(suffix)
-	switch {
-	case strings.HasPrefix(lower, "device/"), lower == "device":
-		return true
-	case strings.HasPrefix(lower, "v1/deeplink"):
-		return true
-	case method != http.MethodGet && method != http.MethodHead && (lower == "sessions" || strings.HasPrefix(lower, "sessions?")):
-		return true
-	}
-	return false
 }
 
 // Session statuses of Regula's results API.

@@ -30,7 +30,8 @@ func (p *Sumsub) Routes() []provider.Route {
 	return []provider.Route{
 		{Path: "/start", Methods: []string{http.MethodGet, http.MethodPost}, Kind: provider.StartSession},
 		{Path: "/token", Methods: []string{http.MethodGet}, Kind: provider.SessionToken},
-		{Path: "/webhook", Methods: []string{http.MethodPost}, Kind: provider.SignedWebhook},
+		{Path: "/webhook", Methods: []string{http.MethodPost}, Kind: provider.SignedWebhook,
+			CredentialHeaders: []string{"X-Payload-Digest", "X-App-Token", "X-App-Access-Sig"}},
 	}
 }
 

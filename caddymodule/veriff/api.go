@@ -26,7 +26,8 @@ func (p *Veriff) Routes() []provider.Route {
 	return []provider.Route{
 		{Path: "/start", Methods: []string{http.MethodGet, http.MethodPost}, Kind: provider.StartSession},
 		{Path: "/onboarding-url", Methods: []string{http.MethodGet}, Kind: provider.StartSession},
-		{Path: "/webhook", Methods: []string{http.MethodPost}, Kind: provider.SignedWebhook},
+		{Path: "/webhook", Methods: []string{http.MethodPost}, Kind: provider.SignedWebhook,
+			CredentialHeaders: []string{"X-Hmac-Signature", "Vrf-Hmac-Signature", "X-Auth-Client", "Vrf-Auth-Client"}},
 	}
 }
 

@@ -1,0 +1,97 @@
+package caddymodule
+
+// The passthrough routes a provider declares with provider.Forward: the
+// core checks the path once, finds the token, strips the browser's
+// credentials and gives the provider's proxy the cleaned suffix.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/passthrough"
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+	"github.com/caddy-idv/caddy-idv/caddymodule/session"
+)
+
+// forwardRoute gives a declared passthrough route its core handler and adds
+// its token header to the route's browser and credential headers.
+func (h *Handler) forwardRoute(rt *provider.Route) error {
+	fw := rt.Forward
+	if rt.Kind != provider.Passthrough || rt.Handle != nil || fw.Proxy == nil || fw.Credential == nil || len(fw.Rules) == 0 {
+		return fmt.Errorf("idv: route %s declares a Forward: it must be a Passthrough route with no Handle, a Proxy, a Credential and at least one rule", rt.Path)
+	}
+	if fw.TokenHeader != "" {
+		rt.ClientHeaders = append(rt.ClientHeaders, fw.TokenHeader)
+		rt.CredentialHeaders = append(rt.CredentialHeaders, fw.TokenHeader)
+	}
+	rt.Handle = func(w http.ResponseWriter, r *http.Request) error { return h.forward(w, r, fw) }
+	return nil
+}
+
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, fw *provider.Forward) error {
+	suffix, err := passthrough.Clean(provider.Suffix(r))
+	if err != nil {
+		return provider.Errorf(http.StatusBadRequest, "path is not allowed")
+	}
+	if err := provider.Allowed(fw.Rules, r.Method, suffix); err != nil {
+		return err
+	}
+	tok := ""
+	if fw.TokenHeader != "" {
+		tok = r.Header.Get(fw.TokenHeader)
+	}
+	switch {
+	case tok != "":
+	case fw.SessionParam != "" && r.URL.Query().Has(fw.SessionParam):
+		s, err := h.store.Load(r.Context(), r.URL.Query().Get(fw.SessionParam))
+		switch {
+		case errors.Is(err, session.ErrMalformedID), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrExpired):
+		case err != nil:
+			return err
+		case s.Provider == h.name:
+			tok = s.Token
+		}
+	default:
+		if s := h.sessionFromCookie(r); s != nil && s.Provider == h.name {
+			tok = s.Token
+		}
+	}
+	if tok == "" {
+		msg := fw.NoSession
+		if msg == "" {
+			msg = "no live session: call " + h.Prefix + "/start first"
+		}
+		return provider.Errorf(http.StatusUnauthorized, "%s", msg)
+	}
+	if fw.SessionParam != "" && r.URL.RawQuery != "" {
+		// The session's id is ours: it never reaches the provider.
+		u := *r.URL
+		u.RawQuery = withoutParam(u.RawQuery, fw.SessionParam)
+		r.URL = &u
+	}
+	if fw.TokenHeader != "" {
+		r.Header.Del(fw.TokenHeader)
+	}
+	for _, name := range fw.Strip {
+		r.Header.Del(name)
+	}
+	return fw.Proxy.Forward(w, r, suffix, fw.Credential(tok))
+}
+
+// withoutParam removes every name=... pair from a raw query, leaving the
+// others exactly as they came.
+func withoutParam(raw, name string) string {
+	parts := strings.Split(raw, "&")
+	kept := parts[:0]
+	for _, part := range parts {
+		k, _, _ := strings.Cut(part, "=")
+		if dk, err := url.QueryUnescape(k); part == "" || (err == nil && dk == name) {
+			continue
+		}
+		kept = append(kept, part)
+	}
+	return strings.Join(kept, "&")
+}
