@@ -4,8 +4,8 @@
 // requests to them and gives the provider a Host: storage, token cache, HTTP
 // client, and the browser-facing rules (cookies, quotas, redirects).
 //
-// Adding a provider means writing a new package beside incode, regula and
-// focalx, and importing it where the binary is assembled.
+// Adding a provider means writing a new package beside the others (see
+// kit.go and docs/kit.md), and importing it where the binary is assembled.
 package provider
 
 import (
