@@ -9,6 +9,8 @@ import (
 	"path"
 	"time"
 
+	"github.com/caddyserver/certmagic"
+
 	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 )
 
@@ -77,4 +79,45 @@ func (h *Handler) claim(ctx context.Context, ref, name string, ttl time.Duration
 			_ = st.Unlock(ctx, lock)
 		}
 	}, nil
+}
+
+// sweepClaims deletes the expired claim records of references no session
+// holds (claims on a session go with it): an expired claim refuses nothing,
+// so deleting it loses nothing. It returns how many it deleted.
+func sweepClaims(ctx context.Context, st certmagic.Storage, namespace string, now time.Time) (int, error) {
+	keys, err := st.List(ctx, path.Join("idv", namespace, "claims"), false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, key := range keys {
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+		if !claimExpired(ctx, st, key, now) {
+			continue
+		}
+		lock := path.Join("idv", namespace, "lock", "claim-"+path.Base(key))
+		if err := st.Lock(ctx, lock); err != nil {
+			return n, err
+		}
+		// Again under the lock: a delivery may have claimed it anew.
+		if claimExpired(ctx, st, key, now) && st.Delete(ctx, key) == nil {
+			n++
+		}
+		_ = st.Unlock(ctx, lock)
+	}
+	return n, nil
+}
+
+func claimExpired(ctx context.Context, st certmagic.Storage, key string, now time.Time) bool {
+	b, err := st.Load(ctx, key)
+	if err != nil {
+		return false
+	}
+	until, err := time.Parse(time.RFC3339Nano, string(b))
+	return err != nil || !now.Before(until)
 }

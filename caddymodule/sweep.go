@@ -49,6 +49,9 @@ func (s *sweeper) run(ctx context.Context) {
 		}
 		store, logger := s.store.Load(), s.logger.Load()
 		n, err := store.Sweep(ctx, time.Duration(s.retention.Load()))
+		if c, cerr := sweepClaims(ctx, store.Storage, store.Namespace, time.Now()); cerr != nil && ctx.Err() == nil {
+			logger.Warn("sweeping expired claims failed", zap.String("error", redactErr(cerr)), zap.Int("deleted", c))
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			logger.Warn("sweeping expired sessions failed", zap.String("error", redactErr(err)), zap.Int("deleted", n))
