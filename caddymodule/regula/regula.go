@@ -8,6 +8,10 @@
 // carries that token; or, with flow deeplink, one POST /api/v1/deeplink
 // does both and answers the link. The API key never leaves the server; each
 // session has its own token, kept in the session record only.
+//
+// It is written on the provider kit (provider/kit.go): the core serves the
+// start and webhook routes; this package talks to Regula's API and forwards
+// the SDK's calls.
 package regula
 
 import (
