@@ -31,11 +31,11 @@ var fwdStats struct {
 func init() { caddy.RegisterModule(fwdFake{}) }
 
 func (fwdFake) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{ID: "idv.providers.fwdfake", New: func() caddy.Module { return new(fwdFake) }}
+	return caddy.ModuleInfo{ID: "idv.providers.pxfake", New: func() caddy.Module { return new(fwdFake) }}
 }
 
 func (p *fwdFake) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	return provider.ParseOptions(d, "fwdfake", nil)
+	return provider.ParseOptions(d, "pxfake", nil)
 }
 
 func (p *fwdFake) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
@@ -99,7 +99,7 @@ func TestForwardDeclaration(t *testing.T) {
 	in := testcaddy.Start(t, `
 http://127.0.0.1:@@site@@ {
 	idv {
-		fwdfake
+		pxfake
 		session_quota off
 		cors_origins https://app.example.com
 	}

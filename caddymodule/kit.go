@@ -391,11 +391,15 @@ func (h *Handler) kitWebhook(wp provider.WebhookParser) func(http.ResponseWriter
 			if err != nil {
 				return err
 			}
-			if _, _, err := h.recordKit(ctx, s.UniqueID, byRef[ref], true); err != nil {
+			evs, err := h.resolveKit(ctx, s, byRef[ref])
+			if err != nil {
+				return err
+			}
+			if _, _, err := h.recordKit(ctx, s.UniqueID, evs, true); err != nil {
 				return err
 			}
 		}
-		provider.WriteJSON(w, http.StatusOK, map[string]any{"success": true})
+		provider.WriteJSON(w, http.StatusOK, h.kitWebhookAnswer(body))
 		return nil
 	}
 }
@@ -407,7 +411,11 @@ func (h *Handler) authenticateKitWebhook(w http.ResponseWriter, r *http.Request)
 	if _, ok := h.provider.(provider.WebhookVerifier); ok {
 		return nil // verified on the raw body
 	}
-	return h.authenticateWebhook(r)
+	if err := h.authenticateWebhook(r); err != nil {
+		return err
+	}
+	hideCredentials(r, h.WebhookAuth) // the parser never sees them
+	return nil
 }
 
 // metaDecidedAt is the session meta key holding the provider's time of the

@@ -1,10 +1,14 @@
 package provider
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 )
 
 // Option is one option of a provider's Caddyfile block, for ParseOptions.
@@ -46,8 +50,8 @@ func Duration(dst *caddy.Duration) Option {
 
 // ParseOptions parses the block of the provider called name: the directive
 // must take no argument, and every line is an option of opts. Errors name
-// the provider and the option: unknown, missing or extra values, given
-// twice.
+// the provider and the option: unknown (with the closest valid one),
+// missing or extra values, given twice.
 func ParseOptions(d *caddyfile.Dispenser, name string, opts map[string]Option) error {
 	d.Next() // the provider's name
 	if d.NextArg() {
@@ -58,7 +62,7 @@ func ParseOptions(d *caddyfile.Dispenser, name string, opts map[string]Option) e
 		opt := d.Val()
 		o, ok := opts[opt]
 		if !ok {
-			return d.Errf("%s: unknown option %q", name, opt)
+			return d.Err(suggest.Unknown(name, opt, slices.Collect(maps.Keys(opts))))
 		}
 		if seen[opt] && !o.Repeat {
 			return d.Errf("%s: %s given twice", name, opt)
@@ -82,7 +86,11 @@ func ParseOptions(d *caddyfile.Dispenser, name string, opts map[string]Option) e
 			if pe, ok := err.(*Error); ok {
 				msg = pe.Msg
 			}
-			return d.Errf("%s: %s: %s", name, opt, strings.TrimSpace(msg))
+			msg = strings.TrimSpace(msg)
+			if strings.HasPrefix(msg, opt+" ") { // it names the option already
+				return d.Errf("%s: %s", name, msg)
+			}
+			return d.Errf("%s: %s: %s", name, opt, msg)
 		}
 	}
 	return nil

@@ -8,6 +8,10 @@
 // carries that token; or, with flow deeplink, one POST /api/v1/deeplink
 // does both and answers the link. The API key never leaves the server; each
 // session has its own token, kept in the session record only.
+//
+// It is written on the provider kit (provider/kit.go): the core serves the
+// start and webhook routes; this package talks to Regula's API and forwards
+// the SDK's calls.
 package regula
 
 import (
@@ -22,7 +26,6 @@ import (
 	"github.com/caddy-idv/caddy-idv/caddymodule/passthrough"
 	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
-	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 )
 
@@ -104,54 +107,34 @@ func (Regula) CaddyModule() caddy.ModuleInfo {
 //		passthrough_allow <pattern>...          # repeatable; default: every path but the billable ones
 //	}
 func (p *Regula) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // "regula"
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		if opt == "passthrough_allow" {
-			args := d.RemainingArgs()
-			if len(args) == 0 {
-				return d.Errf("regula: %s needs at least one pattern", opt)
+	return provider.ParseOptions(d, Name, map[string]provider.Option{
+		"host":               provider.String(&p.Host),
+		"api_key":            provider.String(&p.APIKey),
+		"api_key_scheme":     provider.String(&p.APIKeyScheme),
+		"results_key_scheme": provider.String(&p.ResultsKeyScheme),
+		"workflow_id":        provider.String(&p.WorkflowID),
+		"passthrough_allow": {Args: -1, Repeat: true, Set: func(a []string) error {
+			p.PassthroughAllow = append(p.PassthroughAllow, a...)
+			return nil
+		}},
+		"flow": {Set: func(a []string) error {
+			if !strings.Contains(a[0], "{") { // a placeholder is checked at provision
+				if err := checkFlow(a[0]); err != nil {
+					return err
+				}
 			}
-			p.PassthroughAllow = append(p.PassthroughAllow, args...)
-			continue
-		}
-		if !d.NextArg() {
-			return d.Errf("regula: %s needs a value", opt)
-		}
-		val := d.Val()
-		if d.NextArg() {
-			return d.Errf("regula: %s takes one value", opt)
-		}
-		switch opt {
-		case "host":
-			p.Host = val
-		case "api_key":
-			p.APIKey = val
-		case "api_key_scheme":
-			p.APIKeyScheme = val
-		case "results_key_scheme":
-			p.ResultsKeyScheme = val
-		case "flow":
-			if val != FlowEphemeral && val != FlowDeeplink && !strings.Contains(val, "{") {
-				return d.Errf("regula: flow must be %s or %s, got %q", FlowEphemeral, FlowDeeplink, val)
+			p.Flow = a[0]
+			return nil
+		}},
+		// Any duration: 0 means the default, and provision says what is too short.
+		"ttl": {Set: func(a []string) error {
+			dur, err := caddy.ParseDuration(a[0])
+			if err == nil {
+				p.TTL = caddy.Duration(dur)
 			}
-			p.Flow = val
-		case "workflow_id":
-			p.WorkflowID = val
-		case "ttl":
-			dur, err := caddy.ParseDuration(val)
-			if err != nil {
-				return d.Errf("regula: ttl: %v", err)
-			}
-			p.TTL = caddy.Duration(dur)
-		default:
-			return d.Err(suggest.Unknown("regula", opt, []string{"host", "api_key", "api_key_scheme", "results_key_scheme", "flow", "workflow_id", "ttl", "passthrough_allow"}))
-		}
-	}
-	return nil
+			return err
+		}},
+	})
 }
 
 // ProvisionIDV resolves the configuration (placeholders such as
@@ -177,9 +160,10 @@ func (p *Regula) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	if err := missing.Err(); err != nil {
 		return err
 	}
+	if err := checkFlow(p.flow); err != nil {
+		return err
+	}
 	switch {
-	case p.flow != FlowEphemeral && p.flow != FlowDeeplink:
-		return fmt.Errorf("flow must be %s or %s, got %q", FlowEphemeral, FlowDeeplink, p.flow)
 	case strings.ContainsAny(scheme, " \t\r\n"):
 		return errors.New("api_key_scheme must be one word, such as ApiKey")
 	case strings.ContainsAny(resultsScheme, " \t\r\n"):
@@ -207,7 +191,7 @@ func (p *Regula) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	p.resultsKey = authValue(resultsScheme, "ApiKey", p.key)
 	p.host = h
 	p.up = &upstream.Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1,
-		Logger: h.Logger, Provider: "regula", Observe: h.Observe}
+		Logger: h.Logger, Provider: Name, Observe: h.Observe}
 	p.proxy = passthrough.New(base, "/api/", h.Transport, h.Logger)
 	return nil
 }
@@ -217,6 +201,13 @@ const (
 	FlowEphemeral = "ephemeral"
 	FlowDeeplink  = "deeplink"
 )
+
+func checkFlow(flow string) error {
+	if flow != FlowEphemeral && flow != FlowDeeplink {
+		return fmt.Errorf("flow must be %s or %s, got %q", FlowEphemeral, FlowDeeplink, flow)
+	}
+	return nil
+}
 
 // authValue is the Authorization value that carries key with scheme: def
 // when scheme is empty, the key alone when it is "none".
@@ -233,13 +224,18 @@ func authValue(scheme, def, key string) string {
 // Secrets implements provider.Provider.
 func (p *Regula) Secrets() []string { return []string{p.key} }
 
-// Interface guards
 // Identity implements provider.Identifier: the IDV host and the workflow.
 func (p *Regula) Identity() string { return p.base + "|" + p.workflow }
 
+// Interface guards
 var (
-	_ provider.Identifier   = (*Regula)(nil)
-	_ provider.Provider     = (*Regula)(nil)
-	_ provider.Refresher    = (*Regula)(nil)
-	_ caddyfile.Unmarshaler = (*Regula)(nil)
+	_ provider.Identifier      = (*Regula)(nil)
+	_ provider.Provider        = (*Regula)(nil)
+	_ provider.Starter         = (*Regula)(nil)
+	_ provider.WebhookParser   = (*Regula)(nil)
+	_ provider.WebhookResolver = (*Regula)(nil)
+	_ provider.WebhookAnswerer = (*Regula)(nil)
+	_ provider.Refresher       = (*Regula)(nil)
+	_ provider.EventRefresher  = (*Regula)(nil)
+	_ caddyfile.Unmarshaler    = (*Regula)(nil)
 )

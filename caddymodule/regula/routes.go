@@ -21,69 +21,54 @@ import (
 // Name is the provider's name in sessions, logs and sandbox counters.
 const Name = "regula"
 
-// Routes implements provider.Provider.
+// Routes implements provider.Provider: the core serves the start and
+// webhook routes (kit routes).
 func (p *Regula) Routes() []provider.Route {
 	start := []string{http.MethodGet, http.MethodPost}
 	return []provider.Route{
-		{Path: "/start", Methods: start, CreatesSession: true, Handle: p.serveStart},
-		{Path: "/onboarding-url", Methods: start, CreatesSession: true, Handle: p.serveStart},
-		{Path: "/webhook", Methods: []string{http.MethodPost}, Kind: provider.Webhook, Handle: p.serveWebhook},
+		{Path: "/start", Methods: start, Kind: provider.StartSession},
+		{Path: "/onboarding-url", Methods: start, Kind: provider.StartSession},
+		{Path: "/webhook", Methods: []string{http.MethodPost}, Kind: provider.SignedWebhook},
 		{Path: "/idv/", Subtree: true, Kind: provider.Passthrough, Forward: p.forward()},
 	}
 }
 
-// startInput is what /start reads from the query or, for POST, a JSON body
-// (the body wins).
-type startInput struct {
-	UniqueID       string `json:"uniqueId"`
-	ExternalUserID string `json:"externalUserId"`
-	resume         bool
+// Start implements provider.Starter: an ephemeral token with the API key,
+// then a session with that token (flow ephemeral), or one deeplink call.
+// /start and /onboarding-url are the same route.
+func (p *Regula) Start(ctx context.Context, in provider.StartInput) (provider.StartResult, error) {
+	// The token lives ttl from when Regula mints it, which is after now:
+	// the session, counted from now, never outlives its token.
+	res := provider.StartResult{ExpiresAt: p.host.Now().Add(p.ttl)}
+	if in.ExternalUserID != "" {
+		res.Meta = map[string]string{"externalUserId": in.ExternalUserID}
+	}
+	var err error
+	if p.flow == FlowDeeplink {
+		var until time.Time
+		if res.Token, res.Ref, res.URL, until, err = p.deeplink(ctx, in.ExternalUserID); err != nil {
+			return provider.StartResult{}, err
+		}
+		if !until.IsZero() && until.Before(res.ExpiresAt) {
+			res.ExpiresAt = until // Regula's own expiresAt, when it is the earlier
+		}
+		return res, nil
+	}
+	if res.Token, err = p.ephemeral(ctx); err != nil {
+		return provider.StartResult{}, err
+	}
+	if res.Ref, err = p.createSession(ctx, res.Token, in.ExternalUserID); err != nil {
+		return provider.StartResult{}, err
+	}
+	res.URL = p.handoffURL(res.Token, res.Ref)
+	return res, nil
 }
 
-func readStartInput(r *http.Request) (startInput, error) {
-	q := r.URL.Query()
-	in := startInput{UniqueID: q.Get("uniqueId"), ExternalUserID: q.Get("externalUserId"), resume: q.Has("uniqueId")}
-	if r.Method == http.MethodPost {
-		var body startInput
-		if err := provider.DecodeJSON(r, &body, false); err != nil {
-			return in, err
-		}
-		if body.UniqueID != "" {
-			in.UniqueID, in.resume = body.UniqueID, true
-		}
-		if body.ExternalUserID != "" {
-			in.ExternalUserID = body.ExternalUserID
-		}
-	}
-	if len(in.ExternalUserID) > 256 {
-		return in, provider.Errorf(http.StatusBadRequest, "externalUserId is longer than 256 characters")
-	}
-	return in, nil
-}
-
-// serveStart answers /start and /onboarding-url: it resumes the session
-// named by uniqueId, or the browser's own session (unless ?new=1), or starts
-// one upstream.
-func (p *Regula) serveStart(w http.ResponseWriter, r *http.Request) error {
-	in, err := readStartInput(r)
-	if err != nil {
-		return err
-	}
-	var s *session.Session
-	if in.resume {
-		if s, err = provider.Resume(r.Context(), p.host.Sessions, Name, in.UniqueID); err != nil {
-			return err
-		}
-	} else if s, err = p.startSession(r, in); err != nil {
-		return err
-	}
-	p.host.BindSession(w, r, s)
-	provider.WriteJSON(w, http.StatusOK, map[string]string{
-		"sessionId": s.Ref, "uniqueId": s.UniqueID, "url": s.URL,
-		"expiresAt": s.ExpiresAt.UTC().Format(time.RFC3339),
-		"mobileUrl": mobileURL(s.URL),
-	})
-	return nil
+// StartAnswer implements provider.Starter: {"sessionId","url","expiresAt",
+// "mobileUrl"} beside the core's uniqueId.
+func (p *Regula) StartAnswer(_ string, s *session.Session) map[string]any {
+	return map[string]any{"sessionId": s.Ref, "url": s.URL, "expiresAt": s.ExpiresAt.UTC().Format(time.RFC3339),
+		"mobileUrl": mobileURL(s.URL)}
 }
 
 // mobileURL is the inner /mobile link of a handoff URL, the form the IDV
@@ -95,59 +80,6 @@ func mobileURL(handoff string) string {
 		return handoff
 	}
 	return u.Query().Get("url")
-}
-
-// startSession returns the browser's live session (from its cookie) unless
-// it asks for a new one with ?new=1, or starts one upstream: an ephemeral
-// token with the API key, then a session with that token.
-func (p *Regula) startSession(r *http.Request, in startInput) (*session.Session, error) {
-	if r.URL.Query().Get("new") != "1" {
-		if s := p.host.SessionFromCookie(r); s != nil && s.Provider == Name {
-			return s, nil
-		}
-	}
-	if err := p.host.AllowCreate(r); err != nil {
-		return nil, err
-	}
-	// The token lives ttl from when Regula mints it, which is after now:
-	// the session, counted from now, never outlives its token.
-	now := p.host.Now()
-	expires := now.Add(p.ttl)
-	if p.host.SessionTTL > 0 && p.host.SessionTTL < p.ttl {
-		expires = now.Add(p.host.SessionTTL)
-	}
-	var tok, id, link string
-	var err error
-	if p.flow == FlowDeeplink {
-		var until time.Time
-		tok, id, link, until, err = p.deeplink(r.Context(), in.ExternalUserID)
-		if err != nil {
-			return nil, upstream.ClientError(err)
-		}
-		if !until.IsZero() && until.Before(expires) {
-			expires = until // Regula's own expiresAt, when it is the earlier
-		}
-	} else {
-		if tok, err = p.ephemeral(r.Context()); err != nil {
-			return nil, upstream.ClientError(err)
-		}
-		if id, err = p.createSession(r.Context(), tok, in.ExternalUserID); err != nil {
-			return nil, upstream.ClientError(err)
-		}
-		link = p.handoffURL(tok, id)
-	}
-	expires = expires.Truncate(time.Second) // as expiresAt shows it
-	s := &session.Session{UniqueID: session.NewID(), Provider: Name, Token: tok, Ref: id,
-		URL: link, CreatedAt: now, ExpiresAt: expires}
-	if in.ExternalUserID != "" {
-		s.Meta = map[string]string{"externalUserId": in.ExternalUserID}
-	}
-	// The provider session exists now: store it even if the client has gone.
-	if err := p.host.Sessions.Create(context.WithoutCancel(r.Context()), s); err != nil {
-		return nil, err
-	}
-	p.host.Logger.Info("session started", zap.String("session", session.LogID(s.UniqueID)), zap.String("sessionId", s.Ref))
-	return s, nil
 }
 
 // ephemeral mints the session's own ephemeral token. It is the only call
@@ -327,8 +259,10 @@ func StatusName(status int) string {
 }
 
 // eventOf is the event of a session's status. Its key is the status itself,
-// so a webhook and a refresh that learn the same state record it once.
-func eventOf(ref string, status int) provider.Event {
+// so a webhook and a refresh that learn the same state record it once. A
+// status with a result decides the session (a later one, a review's
+// REJECTED say, replaces it); the others are progress.
+func eventOf(ref string, status int) provider.KitEvent {
 	ev := provider.Event{Ref: ref, Key: "status:" + strconv.Itoa(status), Status: StatusName(status)}
 	switch status {
 	case StatusVerified, StatusApproved:
@@ -336,7 +270,7 @@ func eventOf(ref string, status int) provider.Event {
 	case StatusNotVerified, StatusRejected:
 		ev.Result = provider.ResultFailed
 	}
-	return ev
+	return provider.KitEvent{Event: ev, Decision: ev.Result != ""}
 }
 
 // readStatus reads a session's status from the results API, with the API key.
@@ -358,16 +292,22 @@ func (p *Regula) readStatus(ctx context.Context, id string) (int, error) {
 	return *out.Status, nil
 }
 
-// Refresh implements provider.Refresher: Regula's webhooks are not
-// published, so the core can ask the results API instead. A session not yet
-// completed is nothing new.
-func (p *Regula) Refresh(ctx context.Context, s *session.Session) (provider.Event, error) {
+// RefreshEvent implements provider.EventRefresher: Regula's webhooks are
+// not published, so the core can ask the results API instead. A session
+// not yet completed is nothing new.
+func (p *Regula) RefreshEvent(ctx context.Context, s *session.Session) (provider.KitEvent, error) {
 	if s.Provider != Name || s.Ref == "" {
-		return provider.Event{}, nil
+		return provider.KitEvent{}, nil
 	}
 	status, err := p.readStatus(ctx, s.Ref)
 	if err != nil || status == StatusNotCompleted {
-		return provider.Event{}, err
+		return provider.KitEvent{}, err
 	}
 	return eventOf(s.Ref, status), nil
+}
+
+// Refresh implements provider.Refresher (the core calls RefreshEvent).
+func (p *Regula) Refresh(ctx context.Context, s *session.Session) (provider.Event, error) {
+	ev, err := p.RefreshEvent(ctx, s)
+	return ev.Event, err
 }
