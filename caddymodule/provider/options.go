@@ -1,10 +1,14 @@
 package provider
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 )
 
 // Option is one option of a provider's Caddyfile block, for ParseOptions.
@@ -18,6 +22,13 @@ type Option struct {
 	// Repeat allows the option more than once (each line's values are
 	// passed to Set in turn).
 	Repeat bool
+	// Flag is an option written alone: it takes no value (Set gets none).
+	Flag bool
+}
+
+// Flag is an option written without a value, which sets dst.
+func Flag(dst *bool) Option {
+	return Option{Flag: true, Set: func([]string) error { *dst = true; return nil }}
 }
 
 // String is an option with one value, stored in dst.
@@ -46,8 +57,8 @@ func Duration(dst *caddy.Duration) Option {
 
 // ParseOptions parses the block of the provider called name: the directive
 // must take no argument, and every line is an option of opts. Errors name
-// the provider and the option: unknown, missing or extra values, given
-// twice.
+// the provider and the option: unknown (naming the likely one), missing
+// or extra values, given twice.
 func ParseOptions(d *caddyfile.Dispenser, name string, opts map[string]Option) error {
 	d.Next() // the provider's name
 	if d.NextArg() {
@@ -58,7 +69,7 @@ func ParseOptions(d *caddyfile.Dispenser, name string, opts map[string]Option) e
 		opt := d.Val()
 		o, ok := opts[opt]
 		if !ok {
-			return d.Errf("%s: unknown option %q", name, opt)
+			return d.Err(suggest.Unknown(name, opt, slices.Collect(maps.Keys(opts))))
 		}
 		if seen[opt] && !o.Repeat {
 			return d.Errf("%s: %s given twice", name, opt)
@@ -70,6 +81,9 @@ func ParseOptions(d *caddyfile.Dispenser, name string, opts map[string]Option) e
 			want = 1
 		}
 		switch {
+		case o.Flag && len(args) > 0:
+			return d.Errf("%s: %s takes no value", name, opt)
+		case o.Flag:
 		case len(args) == 0:
 			return d.Errf("%s: %s needs a value", name, opt)
 		case want == 1 && len(args) != 1:
