@@ -70,7 +70,12 @@ func (h *Handler) kitRoutes(routes []provider.Route) error {
 			if len(rt.Methods) == 0 {
 				rt.Methods = []string{http.MethodPost}
 			}
-			rt.Handle = h.kitWebhook(wp)
+			rt.Handle = h.kitWebhook(wp, rt.Path)
+			if _, signed := h.provider.(provider.WebhookVerifier); !signed {
+				// webhook_auth: checked before the handler as on any Webhook
+				// route (credential hidden, no browser checks).
+				rt.Kind = provider.Webhook
+			}
 		}
 	}
 	return nil
@@ -216,6 +221,11 @@ func (h *Handler) kitStart(st provider.Starter, route string) func(http.Response
 // returns a stored session with an error when the provider session exists
 // but a later step of Start failed.
 func (h *Handler) kitCreate(r *http.Request, st provider.Starter, in provider.StartInput) (*session.Session, error) {
+	if sc, ok := st.(provider.StartChecker); ok {
+		if err := sc.CheckStart(in); err != nil {
+			return nil, err
+		}
+	}
 	if err := h.allowCreate(r); err != nil {
 		return nil, err
 	}
@@ -336,13 +346,11 @@ func (h *Handler) kitToken(tr provider.TokenRefresher) func(http.ResponseWriter,
 	}
 }
 
-// kitWebhook serves a SignedWebhook route: authenticate, parse, record each
-// event once per key (one lookup and one locked update per session), notify.
-func (h *Handler) kitWebhook(wp provider.WebhookParser) func(http.ResponseWriter, *http.Request) error {
+// kitWebhook serves a SignedWebhook route: authenticate, parse, run the
+// provider's effects, record each event once per key (one lookup and one
+// locked update per session), notify. The body is limited by the caller.
+func (h *Handler) kitWebhook(wp provider.WebhookParser, route string) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := h.authenticateKitWebhook(w, r); err != nil {
-			return err
-		}
 		body, err := io.ReadAll(r.Body)
 		var mbe *http.MaxBytesError
 		switch {
@@ -380,42 +388,37 @@ func (h *Handler) kitWebhook(wp provider.WebhookParser) func(http.ResponseWriter
 			}
 			byRef[ev.Ref] = append(byRef[ev.Ref], ev)
 		}
+		var answer any
 		for _, ref := range refs {
 			s, err := h.store.LoadByRef(ctx, ref)
 			if errors.Is(err, session.ErrNotFound) {
+				s = nil
+			} else if err != nil {
+				return err
+			}
+			evs, err := h.kitEffects(ctx, route, ref, s, byRef[ref], &answer)
+			if err != nil {
+				return err
+			}
+			if s == nil {
 				// A session started elsewhere (the dashboard, another
 				// backend): acknowledged, so the sender does not retry.
 				h.logger.Info("webhook for a session with no stored session", zap.String("ref", ref))
 				continue
 			}
-			if err != nil {
-				return err
-			}
-			evs, err := h.resolveKit(ctx, s, byRef[ref])
-			if err != nil {
-				return err
+			if len(evs) == 0 {
+				continue
 			}
 			if _, _, err := h.recordKit(ctx, s.UniqueID, evs, true); err != nil {
 				return err
 			}
 		}
-		provider.WriteJSON(w, http.StatusOK, h.kitWebhookAnswer(body))
+		if answer == nil {
+			answer = h.kitAnswer(route, body)
+		}
+		provider.WriteJSON(w, http.StatusOK, answer)
 		return nil
 	}
-}
-
-// authenticateKitWebhook limits the body and, for a provider that does not
-// sign its webhooks, applies webhook_auth (fail closed without it).
-func (h *Handler) authenticateKitWebhook(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-	if _, ok := h.provider.(provider.WebhookVerifier); ok {
-		return nil // verified on the raw body
-	}
-	if err := h.authenticateWebhook(r); err != nil {
-		return err
-	}
-	hideCredentials(r, h.WebhookAuth) // the parser never sees them
-	return nil
 }
 
 // metaDecidedAt is the session meta key holding the provider's time of the

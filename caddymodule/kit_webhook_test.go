@@ -10,13 +10,12 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
-	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
 )
 
 // kitNotify's webhooks only name a session (webhook_auth applies): what
-// changed is read back by ResolveWebhook, and the answer is its own.
+// changed is read back by its WebhookEffect, and the answer is its own.
 type kitNotify struct{ kitPlain }
 
 var notifyStats struct {
@@ -37,29 +36,34 @@ func (p *kitNotify) ParseWebhook(h http.Header, b []byte) ([]provider.KitEvent, 
 	return p.f.ParseWebhook(h, b)
 }
 
-func (p *kitNotify) ResolveWebhook(_ context.Context, s *session.Session, ev provider.KitEvent) (provider.KitEvent, error) {
+func (p *kitNotify) WebhookEffect(_ context.Context, e *provider.EventEffect) error {
+	if e.Session == nil {
+		e.Event.Key = "" // another backend's session: nothing to read
+		return nil
+	}
 	notifyStats.resolves.Add(1)
 	if notifyStats.fail.Load() {
-		return provider.KitEvent{}, upstream.ErrMalformed
+		return upstream.ClientError(upstream.ErrMalformed)
 	}
-	return provider.KitEvent{Event: provider.Event{Ref: "ignored", Key: "read:" + s.Ref, Status: "read", Result: provider.ResultVerified},
-		Decision: true}, nil
+	e.Event = provider.KitEvent{Event: provider.Event{Ref: "ignored", Key: "read:" + e.Session.Ref, Status: "read", Result: provider.ResultVerified},
+		Decision: true}
+	return nil
 }
 
-func (p *kitNotify) WebhookAnswer(body []byte) map[string]any {
+func (p *kitNotify) WebhookAnswer(_ string, body []byte) any {
 	return map[string]any{"received": len(body)}
 }
 
 var (
-	_ provider.WebhookResolver = (*kitNotify)(nil)
+	_ provider.WebhookEffector = (*kitNotify)(nil)
 	_ provider.WebhookAnswerer = (*kitNotify)(nil)
 )
 
-// TestKitWebhookResolver: a resolver's event is recorded, not the payload's;
+// TestKitWebhookEffectReads: an effect's event is recorded, not the payload's;
 // its failure is a 502 that records nothing (the sender retries); a session
 // the handler does not store costs no read; the parser never sees the
 // webhook_auth credential; the answer is the provider's.
-func TestKitWebhookResolver(t *testing.T) {
+func TestKitWebhookEffectReads(t *testing.T) {
 	in := testcaddy.Start(t, "http://127.0.0.1:@@site@@ {\n\tidv {\n\t\tkitnotify\n\t\twebhook_auth header X-Hook s3cret\n\t}\n}")
 	c := testcaddy.Client()
 	_, _, a := do(t, c, "GET", in.URL("site", "/api/start"), "")

@@ -106,7 +106,8 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, rest string) 
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	}
-	if rt.Kind != provider.Webhook && (rt.CreatesSession || !safeMethod(r.Method)) && h.crossSite(r) {
+	// Webhooks come from providers' servers: no browser checks.
+	if rt.Kind != provider.Webhook && rt.Kind != provider.SignedWebhook && (rt.CreatesSession || !safeMethod(r.Method)) && h.crossSite(r) {
 		h.fail(w, r, provider.Errorf(http.StatusForbidden, "cross-site requests to %s%s are not allowed", h.Prefix, rt.Path))
 		return
 	}

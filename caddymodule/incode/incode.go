@@ -4,11 +4,9 @@ package incode
 
 import (
 	"errors"
-	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"sync"
 	"time"
 
@@ -18,7 +16,6 @@ import (
 	"github.com/caddy-idv/caddy-idv/caddymodule/passthrough"
 	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
-	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 )
 
@@ -103,38 +100,14 @@ func (Incode) CaddyModule() caddy.ModuleInfo {
 //		warn_result    verified|failed|review   # default review
 //	}
 func (p *Incode) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // "incode"
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		if flag, ok := map[string]*bool{"expose_executive_token": &p.ExposeExecutiveToken, "allow_custom_fields": &p.AllowCustomFields}[opt]; ok {
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			*flag = true
-			continue
-		}
-		fields := map[string]*string{
-			"api_url": &p.APIURL, "api_key": &p.APIKey, "api_version": &p.APIVersion,
-			"flow_id": &p.FlowID, "client_id": &p.ClientID, "admin_email": &p.AdminEmail,
-			"admin_password": &p.AdminPassword, "admin_token": &p.AdminToken,
-			"language": &p.Language, "country_code": &p.CountryCode, "warn_result": &p.WarnResult,
-		}
-		f, ok := fields[opt]
-		if !ok {
-			return d.Err(suggest.Unknown("incode", opt, append(slices.Collect(maps.Keys(fields)), "expose_executive_token")))
-		}
-		if !d.NextArg() {
-			return d.Errf("incode: %s needs a value", opt)
-		}
-		*f = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	}
-	return nil
+	return provider.ParseOptions(d, "incode", map[string]provider.Option{
+		"api_url": provider.String(&p.APIURL), "api_key": provider.String(&p.APIKey), "api_version": provider.String(&p.APIVersion),
+		"flow_id": provider.String(&p.FlowID), "client_id": provider.String(&p.ClientID),
+		"admin_email": provider.String(&p.AdminEmail), "admin_password": provider.String(&p.AdminPassword),
+		"admin_token": provider.String(&p.AdminToken), "language": provider.String(&p.Language),
+		"country_code": provider.String(&p.CountryCode), "warn_result": provider.String(&p.WarnResult),
+		"expose_executive_token": provider.Flag(&p.ExposeExecutiveToken), "allow_custom_fields": provider.Flag(&p.AllowCustomFields),
+	})
 }
 
 // ProvisionIDV resolves the configuration (placeholders such as

@@ -21,15 +21,15 @@ const execKey = "incode:executive"
 func (p *Incode) Routes() []provider.Route {
 	get, post := []string{http.MethodGet}, []string{http.MethodPost}
 	routes := []provider.Route{
-		{Path: "/start", Methods: get, CreatesSession: true, Handle: p.serveStart},
-		{Path: "/onboarding-url", Methods: get, CreatesSession: true, Handle: p.serveOnboardingURL},
-		{Path: "/onboarding-url-without-api-key", Methods: get, CreatesSession: true, Handle: p.serveOnboardingURL},
+		{Path: "/start", Methods: get, Kind: provider.StartSession},
+		{Path: "/onboarding-url", Methods: get, Kind: provider.StartSession},
+		{Path: "/onboarding-url-without-api-key", Methods: get, Kind: provider.StartSession},
 		{Path: "/onboarding-status", Methods: get, Handle: p.serveOnboardingStatus},
 		{Path: "/fetch-score", Methods: get, Handle: p.serveFetchScore, ClientHeaders: []string{"X-Token"}},
 		{Path: "/auth", Methods: post, Handle: p.serveAuth},
 		{Path: "/finish", Methods: post, Handle: p.serveFinish},
-		{Path: "/webhook", Methods: post, Kind: provider.Webhook, Handle: p.serveWebhook},
-		{Path: "/approve", Methods: post, Kind: provider.Webhook, Handle: p.serveApprove},
+		{Path: "/webhook", Methods: post, Kind: provider.SignedWebhook},
+		{Path: "/approve", Methods: post, Kind: provider.SignedWebhook},
 		{Path: "/0/omni/", Subtree: true, Kind: provider.Passthrough, Forward: p.forward(), ClientHeaders: []string{"api-version"}},
 		{Path: "/omni/", Subtree: true, Kind: provider.Passthrough, Forward: p.forward(), ClientHeaders: []string{"api-version"}},
 	}
@@ -126,27 +126,17 @@ func (p *Incode) withExecutive(ctx context.Context, req upstream.Request, out an
 	}
 }
 
-// startSession returns the browser's live session (from its cookie) unless
-// it asks for a new one with ?new=1, or starts one upstream. For a new
-// session, enrich (when not nil) runs before the session is stored, so the
-// session is written once; its error is returned with the stored session,
-// which the caller still binds, so that a retry resumes rather than bills a
-// new session.
-func (p *Incode) startSession(w http.ResponseWriter, r *http.Request, enrich func(context.Context, *session.Session) error) (*session.Session, error) {
-	q := r.URL.Query()
-	if q.Get("new") != "1" {
-		if s := p.host.SessionFromCookie(r); s != nil && s.Provider == "incode" {
-			return s, nil
-		}
-	}
+// startBody is the body of /omni/start for in, checked: the language,
+// customFields (when allowed) and externalCustomerId a request may give.
+func (p *Incode) startBody(in provider.StartInput) (map[string]any, error) {
 	body := map[string]any{"configurationId": p.flow, "countryCode": p.country, "language": p.language}
-	if lang := q.Get("language"); lang != "" {
-		if !languageTag.MatchString(lang) {
+	if in.Language != "" {
+		if !languageTag.MatchString(in.Language) {
 			return nil, provider.Errorf(http.StatusBadRequest, "language must be a language tag such as en-US")
 		}
-		body["language"] = lang
+		body["language"] = in.Language
 	}
-	if raw := q.Get("customFields"); raw != "" {
+	if raw := in.Params.Get("customFields"); raw != "" {
 		if !p.AllowCustomFields {
 			return nil, provider.Errorf(http.StatusBadRequest, "customFields are not accepted: allow_custom_fields is off")
 		}
@@ -159,22 +149,32 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request, enrich fun
 		}
 		body["customFields"] = json.RawMessage(raw) // as given: numbers keep their precision
 	}
-	redirect := ""
-	if ru := q.Get("redirectionUrl"); ru != "" {
-		if err := p.host.CheckRedirect(r, ru); err != nil {
-			return nil, err
-		}
-		body["redirectionUrl"] = ru
-		redirect = ru
+	if in.RedirectURL != "" { // checked by the core
+		body["redirectionUrl"] = in.RedirectURL
 	}
-	if ext := q.Get("externalCustomerId"); ext != "" {
+	if ext := in.Params.Get("externalCustomerId"); ext != "" {
 		if len(ext) > 256 {
 			return nil, provider.Errorf(http.StatusBadRequest, "externalCustomerId is longer than 256 characters")
 		}
 		body["externalCustomerId"] = ext
 	}
-	if err := p.host.AllowCreate(r); err != nil {
-		return nil, err
+	return body, nil
+}
+
+// CheckStart implements provider.StartChecker: Incode's own fields are
+// refused before the quota is spent.
+func (p *Incode) CheckStart(in provider.StartInput) error {
+	_, err := p.startBody(in)
+	return err
+}
+
+// Start implements provider.Starter: /omni/start with the API key, and on
+// the onboarding-url routes the session's onboarding URL, fetched before
+// the session is stored so that it is written once.
+func (p *Incode) Start(ctx context.Context, in provider.StartInput) (provider.StartResult, error) {
+	body, err := p.startBody(in)
+	if err != nil {
+		return provider.StartResult{}, err
 	}
 	h := p.headers("")
 	h.Set("X-Api-Key", p.key)
@@ -184,111 +184,81 @@ func (p *Incode) startSession(w http.ResponseWriter, r *http.Request, enrich fun
 		ClientID    string `json:"clientId"`
 	}
 	// Not idempotent: never retried, so one /start is one provider session.
-	if _, err := p.up.Do(r.Context(), upstream.Request{Op: "omni/start", Method: http.MethodPost, Path: "/omni/start", Header: h, Body: body}, &out); err != nil {
-		return nil, upstream.ClientError(err)
+	if _, err := p.up.Do(ctx, upstream.Request{Op: "omni/start", Method: http.MethodPost, Path: "/omni/start", Header: h, Body: body}, &out); err != nil {
+		return provider.StartResult{}, err
 	}
 	if out.Token == "" || out.InterviewID == "" {
-		return nil, upstream.ClientError(upstream.ErrMalformed)
+		return provider.StartResult{}, upstream.ErrMalformed
 	}
-	now := p.host.Now()
-	s := &session.Session{UniqueID: session.NewID(), Provider: "incode", Token: out.Token, Ref: out.InterviewID,
-		CreatedAt: now, ExpiresAt: now.Add(p.host.SessionTTL)}
-	if exp, ok := jwtExpiry(out.Token); ok && exp.Before(s.ExpiresAt) {
-		s.ExpiresAt = exp
+	res := provider.StartResult{Ref: out.InterviewID, Token: out.Token}
+	if exp, ok := jwtExpiry(out.Token); ok {
+		res.ExpiresAt = exp
 	}
-	if redirect != "" {
-		s.Meta = map[string]string{"redirectionUrl": redirect}
+	if in.RedirectURL != "" {
+		res.Meta = map[string]string{"redirectionUrl": in.RedirectURL}
 	}
 	if p.client == "" && out.ClientID != "" {
-		if s.Meta == nil {
-			s.Meta = map[string]string{}
+		if res.Meta == nil {
+			res.Meta = map[string]string{}
 		}
-		s.Meta["clientId"] = out.ClientID
+		res.Meta["clientId"] = out.ClientID
 	}
-	var enrichErr error
-	if enrich != nil {
-		enrichErr = enrich(r.Context(), s)
+	if in.Route != "/start" {
+		// An error here still stores and binds the session: a retry
+		// resumes it rather than bills a new one.
+		res.URL, err = p.onboardingURL(ctx, res.Token, res.Ref, res.Meta)
 	}
-	// The provider session exists now: store it even if the client has gone.
-	if err := p.host.Sessions.Create(context.WithoutCancel(r.Context()), s); err != nil {
-		return nil, err
-	}
-	p.host.Logger.Info("session started", zap.String("session", session.LogID(s.UniqueID)), zap.String("interviewId", s.Ref))
-	return s, enrichErr
+	return res, err
 }
 
-func (p *Incode) serveStart(w http.ResponseWriter, r *http.Request) error {
-	var s *session.Session
-	if q := r.URL.Query(); q.Has("uniqueId") {
-		var err error
-		if s, err = provider.Resume(r.Context(), p.host.Sessions, "incode", q.Get("uniqueId")); err != nil {
-			return err
-		}
-	} else {
-		var err error
-		if s, err = p.startSession(w, r, nil); err != nil {
-			return err
-		}
+// ResumeStart implements provider.StartResumer: an onboarding-url route
+// asks once for the URL of a session /start began; the core keeps it.
+func (p *Incode) ResumeStart(ctx context.Context, route string, s *session.Session) (bool, error) {
+	if route == "/start" || s.URL != "" {
+		return false, nil
 	}
-	p.host.BindSession(w, r, s)
-	provider.WriteJSON(w, http.StatusOK, map[string]string{"token": s.Token, "uniqueId": s.UniqueID})
-	return nil
-}
-
-func (p *Incode) count(kind, outcome string) {
-	if p.host.Count != nil {
-		p.host.Count(kind, outcome)
-	}
-}
-
-func (p *Incode) serveOnboardingURL(w http.ResponseWriter, r *http.Request) error {
-	s, err := p.startSession(w, r, p.fetchOnboardingURL)
-	if s != nil {
-		p.host.BindSession(w, r, s)
-	}
+	u, err := p.onboardingURL(ctx, s.Token, s.Ref, s.Meta)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if s.URL == "" { // a session resumed from /start: ask once, and keep it
-		if err := p.fetchOnboardingURL(r.Context(), s); err != nil {
-			return err
-		}
-		if _, err := p.host.Sessions.Update(context.WithoutCancel(r.Context()), s.UniqueID, func(st *session.Session) (bool, error) {
-			st.URL = s.URL
-			return true, nil
-		}); err != nil {
-			return err
-		}
-	}
-	provider.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "token": s.Token, "interviewId": s.Ref, "uniqueId": s.UniqueID, "url": s.URL})
-	return nil
+	s.URL = u
+	return true, nil
 }
 
-// fetchOnboardingURL asks for the session's onboarding URL with its session
-// token only, and sets s.URL.
-func (p *Incode) fetchOnboardingURL(ctx context.Context, s *session.Session) error {
+// StartAnswer implements provider.Starter: /start answers the token (the
+// interviewId stays server-side), the onboarding-url routes as Incode's
+// samples do.
+func (p *Incode) StartAnswer(route string, s *session.Session) map[string]any {
+	if route == "/start" {
+		return map[string]any{"token": s.Token}
+	}
+	return map[string]any{"success": true, "token": s.Token, "interviewId": s.Ref, "url": s.URL}
+}
+
+// onboardingURL asks for a session's onboarding URL with its session token
+// only (meta holds the clientId /omni/start gave, when client_id is unset).
+func (p *Incode) onboardingURL(ctx context.Context, token, interviewID string, meta map[string]string) (string, error) {
 	var out struct {
 		URL string `json:"url"`
 	}
 	client := p.client
 	if client == "" {
-		client = s.Meta["clientId"]
+		client = meta["clientId"]
 	}
 	var q url.Values
 	if client != "" {
 		q = url.Values{"clientId": {client}}
 	}
 	_, err := p.up.Do(ctx, upstream.Request{Op: "0/omni/onboarding-url", Method: http.MethodGet, Path: "/0/omni/onboarding-url",
-		Query: q, Header: p.headers(s.Token), Idempotent: true,
-		LogFields: []zap.Field{zap.String("interviewId", s.Ref)}}, &out)
+		Query: q, Header: p.headers(token), Idempotent: true,
+		LogFields: []zap.Field{zap.String("interviewId", interviewID)}}, &out)
 	if err != nil {
-		return upstream.ClientError(err)
+		return "", err
 	}
 	if out.URL == "" {
-		return upstream.ClientError(upstream.ErrMalformed)
+		return "", upstream.ErrMalformed
 	}
-	s.URL = out.URL
-	return nil
+	return out.URL, nil
 }
 
 func (p *Incode) serveOnboardingStatus(w http.ResponseWriter, r *http.Request) error {

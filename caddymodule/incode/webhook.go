@@ -3,7 +3,6 @@ package incode
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -63,17 +62,39 @@ func parseNotification(data map[string]any) (n notification, ok bool) {
 	return n, n.InterviewID != "" && n.Status != "" && len(n.InterviewID) <= 256 && len(n.Status) <= 64
 }
 
-func (p *Incode) readNotification(r *http.Request) (notification, map[string]any, bool, error) {
+// ParseWebhook implements provider.WebhookParser: a notification that
+// names an interview and a status is one event; any other JSON is
+// acknowledged with nothing recorded (never a 4xx: Incode would retry it for
+// half an hour).
+func (p *Incode) ParseWebhook(_ http.Header, body []byte) ([]provider.KitEvent, error) {
 	var data map[string]any
-	if err := provider.DecodeJSON(r, &data, true); err != nil {
-		return notification{}, nil, false, err
+	if err := provider.DecodeJSONBytes(body, &data, true); err != nil {
+		return nil, err
 	}
 	n, ok := parseNotification(data)
 	if !ok {
-		// Acknowledged, never a 4xx: Incode would retry it for half an hour.
 		p.host.Logger.Warn("incode webhook of an unknown shape acknowledged", zap.String("type", n.Type))
+		return nil, nil
 	}
-	return n, data, ok, nil
+	return []provider.KitEvent{{Event: provider.Event{Ref: n.InterviewID, Key: eventKey(n.InterviewID, n.Status, ""), Status: n.Status}}}, nil
+}
+
+// WebhookAnswer implements provider.WebhookAnswerer: the payload echoed
+// with a timestamp, as Incode's samples answer.
+func (p *Incode) WebhookAnswer(_ string, body []byte) any {
+	var data map[string]any
+	_ = json.Unmarshal(body, &data) // ParseWebhook has decoded it
+	return ack(data)
+}
+
+func ack(data any) map[string]any {
+	return map[string]any{"timestamp": timestamp(), "success": true, "data": data}
+}
+
+// refusal answers a delivery that was received but not acted on (200: it
+// must not be retried).
+func refusal(msg string) map[string]any {
+	return map[string]any{"timestamp": timestamp(), "success": false, "error": msg}
 }
 
 // executiveScore reads an interview's score with the executive token.
@@ -139,52 +160,61 @@ func (p *Incode) finalScoreSeen(s *session.Session, interviewID, status string) 
 
 func (p *Incode) hasExecutive() bool { return p.email != "" || p.static != "" }
 
-// handleNotification records what a webhook says about a stored session.
-// For a status after which the verdict can be final it reads the score
-// first (known, when not nil, is a score the caller already read), so the
-// session's status and result change together. The result comes only from
-// the score the provider gives the executive token, never from the
-// payload: a webhook says that something changed, the provider says what.
-func (p *Incode) handleNotification(ctx context.Context, n notification, known *Score) (score string, duplicate bool, err error) {
-	stored, lerr := p.host.Sessions.LoadByRef(ctx, n.InterviewID)
-	if errors.Is(lerr, session.ErrNotFound) {
+// scored is the event of an onboarding status whose score is known; it
+// decides the session's result when the score is final.
+func (p *Incode) scored(interviewID, status string, sc Score) provider.KitEvent {
+	score := orUnknown(sc.Overall.Status)
+	result := p.resultOf(score)
+	return provider.KitEvent{Event: provider.Event{Ref: interviewID, Key: eventKey(interviewID, status, score), Status: status,
+		Score: score, Result: result}, Decision: result != ""}
+}
+
+// WebhookEffect implements provider.WebhookEffector: /approve approves the
+// identity once; every event is completed with the score first.
+func (p *Incode) WebhookEffect(ctx context.Context, e *provider.EventEffect) error {
+	if e.Route == "/approve" {
+		return p.approve(ctx, e)
+	}
+	return p.readScore(ctx, e, nil)
+}
+
+// readScore completes a webhook's event: for a status after which the
+// verdict can be final it reads the score first (known, when not nil, is a
+// score already read), so the session's status and result change together.
+// The result comes only from the score the provider gives the executive
+// token, never from the payload: a webhook says that something changed, the
+// provider says what.
+func (p *Incode) readScore(ctx context.Context, e *provider.EventEffect, known *Score) error {
+	iid, status := e.Event.Ref, e.Event.Status
+	if e.Session == nil {
 		// A session started elsewhere (the dashboard, another backend).
 		p.host.Logger.Warn("incode webhook for an interview with no stored session acknowledged",
-			zap.String("interviewId", n.InterviewID), zap.String("type", n.Type))
-		return "", false, nil
+			zap.String("interviewId", iid), zap.String("type", status))
+		return nil
 	}
-	if lerr != nil {
-		return "", false, lerr
+	if !readsScore(status) {
+		return nil
 	}
-	ev := provider.Event{Ref: n.InterviewID, Key: eventKey(n.InterviewID, n.Status, ""), Status: n.Status}
-	if readsScore(n.Status) {
-		if sc := p.finalScoreSeen(stored, n.InterviewID, n.Status); sc != "" && known == nil {
-			p.count(provider.CountWebhooks, "deduplicated")
-			return sc, true, nil
+	if known == nil {
+		if sc := p.finalScoreSeen(e.Session, iid, status); sc != "" {
+			e.Duplicate = true
+			return nil
 		}
-		if known != nil || p.hasExecutive() {
-			sc := known
-			if sc == nil {
-				read, err := p.executiveScore(ctx, n.InterviewID)
-				if err != nil {
-					return "", false, upstream.ClientError(err)
-				}
-				sc = &read
-			}
-			score = orUnknown(sc.Overall.Status)
-			ev.Key, ev.Score, ev.Result = eventKey(n.InterviewID, n.Status, score), score, p.resultOf(score)
-			p.host.Logger.Info("onboarding status", zap.String("interviewId", n.InterviewID),
-				zap.String("onboardingStatus", n.Status), zap.String("score", score))
-		} else {
+		if !p.hasExecutive() {
 			p.host.Logger.Warn("no executive credentials are configured to read the score: the result stays unknown",
-				zap.String("interviewId", n.InterviewID), zap.String("onboardingStatus", n.Status))
+				zap.String("interviewId", iid), zap.String("onboardingStatus", status))
+			return nil
 		}
+		read, err := p.executiveScore(ctx, iid)
+		if err != nil {
+			return upstream.ClientError(err)
+		}
+		known = &read
 	}
-	_, isNew, err := p.host.Record(ctx, ev)
-	if err != nil {
-		return score, false, err
-	}
-	return score, !isNew, nil
+	e.Event = p.scored(iid, status, *known)
+	p.host.Logger.Info("onboarding status", zap.String("interviewId", iid),
+		zap.String("onboardingStatus", status), zap.String("score", e.Event.Score))
+	return nil
 }
 
 // Refresh implements provider.Refresher: while a session has no result,
@@ -193,8 +223,15 @@ func (p *Incode) handleNotification(ctx context.Context, n notification, known *
 // be final, the score; so a session whose webhook was missed, or arrived
 // while the score was still UNKNOWN, still reaches a result.
 func (p *Incode) Refresh(ctx context.Context, s *session.Session) (provider.Event, error) {
+	ev, err := p.RefreshEvent(ctx, s)
+	return ev.Event, err
+}
+
+// RefreshEvent implements provider.EventRefresher: Refresh, recorded by the
+// same rules as the webhooks.
+func (p *Incode) RefreshEvent(ctx context.Context, s *session.Session) (provider.KitEvent, error) {
 	if s.Provider != "incode" || s.Ref == "" || !p.hasExecutive() {
-		return provider.Event{}, nil
+		return provider.KitEvent{}, nil
 	}
 	var st struct {
 		OnboardingStatus string `json:"onboardingStatus"`
@@ -202,114 +239,75 @@ func (p *Incode) Refresh(ctx context.Context, s *session.Session) (provider.Even
 	if _, err := p.withExecutive(ctx, upstream.Request{Op: "omni/get/onboarding/status", Method: http.MethodGet,
 		Path: "/omni/get/onboarding/status", Query: url.Values{"id": {s.Ref}}, Idempotent: true,
 		LogFields: []zap.Field{zap.String("interviewId", s.Ref)}}, &st); err != nil {
-		return provider.Event{}, err
+		return provider.KitEvent{}, err
 	}
 	if !readsScore(st.OnboardingStatus) {
-		return provider.Event{}, nil
+		return provider.KitEvent{}, nil
 	}
 	sc, err := p.executiveScore(ctx, s.Ref)
 	if err != nil {
-		return provider.Event{}, err
+		return provider.KitEvent{}, err
 	}
-	score := orUnknown(sc.Overall.Status)
-	result := p.resultOf(score)
-	if result == "" {
-		return provider.Event{}, nil
+	if ev := p.scored(s.Ref, st.OnboardingStatus, sc); ev.Decision {
+		return ev, nil
 	}
-	return provider.Event{Ref: s.Ref, Key: eventKey(s.Ref, st.OnboardingStatus, score), Status: st.OnboardingStatus,
-		Score: score, Result: result}, nil
+	return provider.KitEvent{}, nil
 }
 
 func timestamp() string { return time.Now().UTC().Format(time.RFC3339) }
-
-// serveWebhook acknowledges every authenticated webhook with a 200 and the
-// payload echoed, as the samples do; what it says about a stored session
-// is recorded on it.
-func (p *Incode) serveWebhook(w http.ResponseWriter, r *http.Request) error {
-	n, data, ok, err := p.readNotification(r)
-	if err != nil {
-		return err
-	}
-	if ok {
-		if _, _, err := p.handleNotification(context.WithoutCancel(r.Context()), n, nil); err != nil {
-			return err
-		}
-	}
-	provider.WriteJSON(w, http.StatusOK, map[string]any{"timestamp": timestamp(), "success": true, "data": data})
-	return nil
-}
 
 // approveClaimTTL is how long a claimed approval blocks another; the claim
 // lives on the session, which the sweep deletes after its retention.
 const approveClaimTTL = 90 * 24 * time.Hour
 
-// serveApprove is the webhook that also approves the identity (creates the
-// customer for face login) when the finished onboarding scored OK.
+// approve is the effect of /approve: it also approves the identity (creates
+// the customer for face login) when the finished onboarding scored OK.
 // Refusals are answered 200 with success false: the delivery itself
 // succeeded and must not be retried. The approval is claimed under the
 // storage lock before Incode is called, with a key of its own (so a
 // /webhook delivery of the same notification does not hide it), and the
 // claim is released when no approval was made, so a retry can make it.
-func (p *Incode) serveApprove(w http.ResponseWriter, r *http.Request) error {
-	n, data, ok, err := p.readNotification(r)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		provider.WriteJSON(w, http.StatusOK, map[string]any{"timestamp": timestamp(), "success": true, "data": data})
-		return nil
-	}
-	ctx := context.WithoutCancel(r.Context())
-	if n.Status != Finished {
-		if _, _, err := p.handleNotification(ctx, n, nil); err != nil {
-			return err
-		}
-		provider.WriteJSON(w, http.StatusOK, map[string]any{"timestamp": timestamp(), "success": false,
-			"error": fmt.Sprintf("onboardingStatus is %s, not %s: nothing to approve", n.Status, Finished)})
-		return nil
+func (p *Incode) approve(ctx context.Context, e *provider.EventEffect) error {
+	iid, status := e.Event.Ref, e.Event.Status
+	if status != Finished {
+		e.Answer = refusal(fmt.Sprintf("onboardingStatus is %s, not %s: nothing to approve", status, Finished))
+		return p.readScore(ctx, e, nil)
 	}
 	if !p.hasExecutive() {
 		return provider.Errorf(http.StatusNotImplemented, "approve needs executive credentials (admin_email and admin_password, or admin_token)")
 	}
-	claimed, release, err := p.host.Claim(ctx, n.InterviewID, "approve", approveClaimTTL)
+	claimed, release, err := e.Once("approve", approveClaimTTL)
 	if err != nil {
 		return err
 	}
 	if !claimed {
-		p.count(provider.CountWebhooks, "deduplicated")
+		e.Duplicate = true
 		score := ""
-		if stored, err := p.host.Sessions.LoadByRef(ctx, n.InterviewID); err == nil {
-			score = stored.Score
+		if e.Session != nil {
+			score = e.Session.Score
 		}
-		provider.WriteJSON(w, http.StatusOK, map[string]any{"timestamp": timestamp(), "success": true,
-			"data": map[string]any{"duplicate": true, "score": score}})
+		e.Answer = ack(map[string]any{"duplicate": true, "score": score})
 		return nil
 	}
-	sc, err := p.executiveScore(ctx, n.InterviewID)
-	if upstream.Status(err) == http.StatusNotFound {
+	sc, err := p.executiveScore(ctx, iid)
+	switch {
+	case upstream.Status(err) == http.StatusNotFound:
 		release()
-		p.host.Logger.Warn("incode approve webhook for an interview Incode does not know acknowledged",
-			zap.String("interviewId", n.InterviewID))
-		provider.WriteJSON(w, http.StatusOK, map[string]any{"timestamp": timestamp(), "success": false,
-			"error": "interview not found: identity not approved"})
+		p.host.Logger.Warn("incode approve webhook for an interview Incode does not know acknowledged", zap.String("interviewId", iid))
+		e.Event.Key = ""
+		e.Answer = refusal("interview not found: identity not approved")
 		return nil
-	}
-	if err != nil {
+	case err != nil:
 		release()
 		return upstream.ClientError(err)
-	}
-	if sc.Overall.Status != "OK" {
+	case sc.Overall.Status != "OK":
 		release() // nothing approved: a later delivery (after a review) may
-		if _, _, err := p.handleNotification(ctx, n, &sc); err != nil {
-			return err
-		}
-		provider.WriteJSON(w, http.StatusOK, map[string]any{"timestamp": timestamp(), "success": false,
-			"error": fmt.Sprintf("score is %s, not OK: identity not approved", orUnknown(sc.Overall.Status))})
-		return nil
+		e.Answer = refusal(fmt.Sprintf("score is %s, not OK: identity not approved", orUnknown(sc.Overall.Status)))
+		return p.readScore(ctx, e, &sc)
 	}
 	body, err := p.withExecutive(ctx, upstream.Request{Op: "omni/process/approve", Method: http.MethodPost, Path: "/omni/process/approve",
-		Query: url.Values{"interviewId": {n.InterviewID}}, Body: map[string]any{},
-		LogFields: []zap.Field{zap.String("interviewId", n.InterviewID)}}, nil)
+		Query: url.Values{"interviewId": {iid}}, Body: map[string]any{},
+		LogFields: []zap.Field{zap.String("interviewId", iid)}}, nil)
 	if err == nil && !json.Valid(body) {
 		err = upstream.ErrMalformed
 	}
@@ -317,11 +315,8 @@ func (p *Incode) serveApprove(w http.ResponseWriter, r *http.Request) error {
 		release()
 		return upstream.ClientError(err)
 	}
-	if _, _, err := p.handleNotification(ctx, n, &sc); err != nil {
-		return err
-	}
-	provider.WriteJSON(w, http.StatusOK, map[string]any{"timestamp": timestamp(), "success": true, "data": json.RawMessage(body)})
-	return nil
+	e.Answer = ack(json.RawMessage(body))
+	return p.readScore(ctx, e, &sc)
 }
 
 func orUnknown(s string) string {
@@ -331,4 +326,13 @@ func orUnknown(s string) string {
 	return s
 }
 
-var _ provider.Refresher = (*Incode)(nil)
+var (
+	_ provider.Refresher       = (*Incode)(nil)
+	_ provider.EventRefresher  = (*Incode)(nil)
+	_ provider.Starter         = (*Incode)(nil)
+	_ provider.StartChecker    = (*Incode)(nil)
+	_ provider.StartResumer    = (*Incode)(nil)
+	_ provider.WebhookParser   = (*Incode)(nil)
+	_ provider.WebhookEffector = (*Incode)(nil)
+	_ provider.WebhookAnswerer = (*Incode)(nil)
+)

@@ -22,6 +22,13 @@ type Option struct {
 	// Repeat allows the option more than once (each line's values are
 	// passed to Set in turn).
 	Repeat bool
+	// Flag is an option written alone: it takes no value (Set gets none).
+	Flag bool
+}
+
+// Flag is an option written without a value, which sets dst.
+func Flag(dst *bool) Option {
+	return Option{Flag: true, Set: func([]string) error { *dst = true; return nil }}
 }
 
 // String is an option with one value, stored in dst.
@@ -74,6 +81,9 @@ func ParseOptions(d *caddyfile.Dispenser, name string, opts map[string]Option) e
 			want = 1
 		}
 		switch {
+		case o.Flag && len(args) > 0:
+			return d.Errf("%s: %s takes no value", name, opt)
+		case o.Flag:
 		case len(args) == 0:
 			return d.Errf("%s: %s needs a value", name, opt)
 		case want == 1 && len(args) != 1:

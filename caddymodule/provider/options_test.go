@@ -47,3 +47,33 @@ func TestParseOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestParseOptionsFlagsAndTypos: a flag is written alone, and an unknown
+// option names the one it likely misspells.
+func TestParseOptionsFlagsAndTypos(t *testing.T) {
+	parse := func(src string) (string, bool, error) {
+		var key string
+		var on bool
+		err := provider.ParseOptions(caddyfile.NewTestDispenser(src), "demo", map[string]provider.Option{
+			"api_key": provider.String(&key),
+			"verbose": provider.Flag(&on),
+		})
+		return key, on, err
+	}
+	if key, on, err := parse("demo {\n verbose\n api_key k\n}"); err != nil || !on || key != "k" {
+		t.Fatalf("flag: %q %v %v", key, on, err)
+	}
+	if _, on, err := parse("demo {\n api_key k\n}"); err != nil || on {
+		t.Fatalf("flag absent: %v %v", on, err)
+	}
+	for src, want := range map[string]string{
+		"demo {\n verbose yes\n}":       "demo: verbose takes no value",
+		"demo {\n verbose\n verbose\n}": "verbose given twice",
+		"demo {\n api_kye k\n}":         `demo: unknown option "api_kye": did you mean "api_key"?`,
+		"demo {\n zzz k\n}":             `demo: unknown option "zzz"; valid options: api_key, verbose`,
+	} {
+		if _, _, err := parse(src); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", src, err, want)
+		}
+	}
+}

@@ -233,7 +233,7 @@ var (
 	_ provider.Provider        = (*Regula)(nil)
 	_ provider.Starter         = (*Regula)(nil)
 	_ provider.WebhookParser   = (*Regula)(nil)
-	_ provider.WebhookResolver = (*Regula)(nil)
+	_ provider.WebhookEffector = (*Regula)(nil)
 	_ provider.WebhookAnswerer = (*Regula)(nil)
 	_ provider.Refresher       = (*Regula)(nil)
 	_ provider.EventRefresher  = (*Regula)(nil)

@@ -9,7 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
-	"github.com/caddy-idv/caddy-idv/caddymodule/session"
+	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 )
 
 // Notification is the webhook body POST <prefix>/webhook accepts. Regula
@@ -24,7 +24,7 @@ type Notification struct {
 }
 
 // ParseWebhook implements provider.WebhookParser: the event names the
-// session only; ResolveWebhook reads what it is.
+// session only; WebhookEffect reads what it is.
 func (p *Regula) ParseWebhook(_ http.Header, body []byte) ([]provider.KitEvent, error) {
 	var data map[string]any
 	if err := provider.DecodeJSONBytes(body, &data, true); err != nil {
@@ -44,22 +44,27 @@ func (p *Regula) ParseWebhook(_ http.Header, body []byte) ([]provider.KitEvent, 
 	return []provider.KitEvent{{Event: provider.Event{Ref: n.SessionID}}}, nil
 }
 
-// ResolveWebhook implements provider.WebhookResolver: the status is read
-// from the results API with the API key, never taken from the payload: a
-// webhook says that something changed, the provider says what (and a
-// failed read is retried by the sender).
-func (p *Regula) ResolveWebhook(ctx context.Context, s *session.Session, _ provider.KitEvent) (provider.KitEvent, error) {
-	status, err := p.readStatus(ctx, s.Ref)
-	if err != nil {
-		return provider.KitEvent{}, err
+// WebhookEffect implements provider.WebhookEffector: for a session this
+// handler stores, the status is read from the results API with the API key,
+// never taken from the payload: a webhook says that something changed, the
+// provider says what (and a failed read is a 502 the sender retries). A
+// delivery for another backend's session costs no read.
+func (p *Regula) WebhookEffect(ctx context.Context, e *provider.EventEffect) error {
+	if e.Session == nil {
+		return nil
 	}
-	p.host.Logger.Info("session status", zap.String("sessionId", s.Ref), zap.String("status", StatusName(status)))
-	return eventOf(s.Ref, status), nil
+	status, err := p.readStatus(ctx, e.Session.Ref)
+	if err != nil {
+		return upstream.ClientError(err)
+	}
+	p.host.Logger.Info("session status", zap.String("sessionId", e.Session.Ref), zap.String("status", StatusName(status)))
+	e.Event = eventOf(e.Session.Ref, status)
+	return nil
 }
 
 // WebhookAnswer implements provider.WebhookAnswerer: the acknowledgement
 // echoes the notification.
-func (p *Regula) WebhookAnswer(body []byte) map[string]any {
+func (p *Regula) WebhookAnswer(_ string, body []byte) any {
 	var data map[string]any
 	_ = json.Unmarshal(body, &data) // ParseWebhook decoded it
 	return map[string]any{"timestamp": time.Now().UTC().Format(time.RFC3339), "success": true, "data": data}
