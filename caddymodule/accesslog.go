@@ -83,7 +83,7 @@ func (al *accessLogger) hideHeaders(names ...string) {
 // header and Caddy would log it; it returns the writer to use and the func
 // to call once the request is answered.
 func (al *accessLogger) wrap(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, func()) {
-	if al == nil || al.srv.Logs == nil || !al.carries(r.Header) || !al.shouldLog(r) {
+	if al == nil || al.srv.Logs == nil || !(al.carries(r.Header) || carriesQuery(r.URL.RawQuery)) || !al.shouldLog(r) {
 		return w, nil
 	}
 	if skip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.LogSkipVar).(bool); skip {
@@ -104,6 +104,22 @@ func (al *accessLogger) wrap(w http.ResponseWriter, r *http.Request) (http.Respo
 		r.Body = body
 	}
 	return rec, func() { al.write(logged, rec, time.Since(start), body) }
+}
+
+// carriesQuery reports whether a raw query may name a credential parameter
+// (a uniqueId resumes a session; a key or token is a secret), in any
+// separator or encoding a parser might honour.
+func carriesQuery(raw string) bool {
+	if raw == "" {
+		return false
+	}
+	for part := range strings.FieldsFuncSeq(raw, func(r rune) bool { return r == '&' || r == ';' }) {
+		k, _, _ := strings.Cut(part, "=")
+		if dk, err := url.QueryUnescape(k); err != nil || credentialQuery[strings.ToLower(dk)] {
+			return true
+		}
+	}
+	return false
 }
 
 func (al *accessLogger) carries(h http.Header) bool {

@@ -23,6 +23,11 @@ func (h *Handler) forwardRoute(rt *provider.Route) error {
 	if rt.Kind != provider.Passthrough || rt.Handle != nil || fw.Proxy == nil || fw.Credential == nil || len(fw.Rules) == 0 {
 		return fmt.Errorf("idv: route %s declares a Forward: it must be a Passthrough route with no Handle, a Proxy, a Credential and at least one rule", rt.Path)
 	}
+	for _, pr := range fw.Rules {
+		if err := pr.Check(); err != nil {
+			return fmt.Errorf("idv: route %s: %w", rt.Path, err)
+		}
+	}
 	if fw.TokenHeader != "" {
 		rt.ClientHeaders = append(rt.ClientHeaders, fw.TokenHeader)
 		rt.CredentialHeaders = append(rt.CredentialHeaders, fw.TokenHeader)
@@ -38,6 +43,18 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, fw *provider.F
 	}
 	if err := provider.Allowed(fw.Rules, r.Method, suffix); err != nil {
 		return err
+	}
+	// The query goes to the provider as it came: it must read the same
+	// there as here (no ';' pairs hiding a session parameter), and never
+	// override the method the rules judged.
+	if err := checkQuery(r); err != nil {
+		return err
+	}
+	for k := range r.URL.Query() {
+		switch strings.ToLower(k) {
+		case "_method", "x-http-method-override", "x-http-method", "x-method-override":
+			return provider.Errorf(http.StatusBadRequest, "query parameter %s is not forwarded: method overrides are refused", k)
+		}
 	}
 	tok := ""
 	if fw.TokenHeader != "" {
@@ -76,6 +93,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, fw *provider.F
 		r.Header.Del(fw.TokenHeader)
 	}
 	for _, name := range fw.Strip {
+		r.Header.Del(name)
+	}
+	for _, name := range h.credHeaders { // every route's: none is this provider's business
 		r.Header.Del(name)
 	}
 	return fw.Proxy.Forward(w, r, suffix, fw.Credential(tok))

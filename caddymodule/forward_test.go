@@ -144,6 +144,8 @@ http://127.0.0.1:@@site@@ {
 		{"POST", "/api/px/SeCrEt", 403, "posting secrets goes through /start"},
 		{"GET", "/api/px/other", 403, "this path is not forwarded to the provider"},
 		{"GET", "/api/px/ok/..%2f..%2fx", 400, "path is not allowed"},
+		{"GET", "/api/px/ok/g?a=1;sid=x", 400, "malformed query"},
+		{"GET", "/api/px/ok/g?_method=POST", 400, "method overrides are refused"},
 	} {
 		st, _, m := do(t, c, tc.method, in.URL("site", tc.path), "", "X-IDV", "1")
 		if s, _, _, _ := lastForward(); st != tc.status || !strings.Contains(m["error"].(string), tc.msg) || s != "" {

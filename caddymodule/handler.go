@@ -97,8 +97,10 @@ type Handler struct {
 	name      string
 	storage   certmagic.Storage
 	creds     *credCache
-	sandbox   string // X-IDV-Sandbox: "1" when the provider's API is on loopback
-	events    *hub
+	// credHeaders are every route's credential headers: never forwarded.
+	credHeaders []string
+	sandbox     string // X-IDV-Sandbox: "1" when the provider's API is on loopback
+	events      *hub
 }
 
 // CaddyModule returns the Caddy module information.
@@ -309,6 +311,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			}
 		}
 		h.access.hideHeaders(rt.CredentialHeaders...)
+		h.credHeaders = append(h.credHeaders, rt.CredentialHeaders...)
 		if rt.Subtree {
 			h.subtrees = append(h.subtrees, rt)
 			continue

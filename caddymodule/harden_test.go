@@ -433,22 +433,27 @@ func TestCredentialHeadersOutOfAccessLog(t *testing.T) {
 		t.Fatalf("passthrough: %d %v", status, m)
 	}
 	do(t, testcaddy.Client(), "GET", in.URL("site", "/api/session?x-api-key=query-key-value-5&keep=visible-query-6"), "", "X-Api-Key", "client-api-key-3", "X-Trace", "visible-value-4")
+	// A uniqueId in the query resumes a session: with no credential header
+	// at all, it still never reaches the log (nor in a ';' query).
+	uid := ob["uniqueId"].(string)
+	do(t, testcaddy.Client(), "GET", in.URL("site", "/api/start?uniqueId="+uid+"&keep=visible-query-7"), "")
+	do(t, testcaddy.Client(), "GET", in.URL("site", "/api/session?a=1;uniqueId="+uid), "")
 
-	// The lines are written once each answer is sent: wait for all five.
+	// The lines are written once each answer is sent: wait for all seven.
 	var logs string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		b, _ := os.ReadFile(logPath)
 		logs = string(b)
-		if strings.Count(logs, `"uri":"/api/`) >= 5 && strings.Contains(logs, "visible-value-4") {
+		if strings.Count(logs, `"uri":"/api/`) >= 7 && strings.Contains(logs, "visible-value-4") {
 			break
 		}
 	}
-	for _, want := range []string{`"uri":"/api/webhook"`, `"uri":"/api/0/omni/get/score?x=token-query"`, "visible-value-4", "visible-query-6", `"X-Idv-Hook":["REDACTED"]`, `"X-Incode-Hardware-Id":["REDACTED"]`} {
+	for _, want := range []string{`"uri":"/api/webhook"`, `"uri":"/api/0/omni/get/score?x=token-query"`, "visible-value-4", "visible-query-6", "visible-query-7", `"X-Idv-Hook":["REDACTED"]`, `"X-Incode-Hardware-Id":["REDACTED"]`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the access log lacks %s:\n%s", want, logs)
 		}
 	}
-	for _, secret := range []string{"hook-secret-value-1", "wrong-guess-value-2", tok, "client-api-key-3", "query-key-value-5"} {
+	for _, secret := range []string{"hook-secret-value-1", "wrong-guess-value-2", tok, "client-api-key-3", "query-key-value-5", uid} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the access log holds %.24s…:\n%s", secret, logs)
 		}

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"fmt"
 	"net/http"
 	"path"
 	"slices"
@@ -47,6 +48,9 @@ type Forwarder interface {
 type PathRule struct {
 	// Methods the rule applies to; empty means every method.
 	Methods []string
+	// NotMethods, when set, makes the rule apply to every method but
+	// these (a deny rule stays closed if more methods are ever forwarded).
+	NotMethods []string
 	// Pattern is matched against the escaped path below the route,
 	// segment by segment and without regard to case: a segment is a
 	// path.Match pattern ("*" is any one segment, "deeplink*" any segment
@@ -60,7 +64,7 @@ type PathRule struct {
 
 // Match reports whether the rule applies to method and suffix.
 func (pr PathRule) Match(method, suffix string) bool {
-	if len(pr.Methods) > 0 && !slices.Contains(pr.Methods, method) {
+	if len(pr.Methods) > 0 && !slices.Contains(pr.Methods, method) || slices.Contains(pr.NotMethods, method) {
 		return false
 	}
 	pat := strings.Split(strings.ToLower(pr.Pattern), "/")
@@ -77,6 +81,25 @@ func (pr PathRule) Match(method, suffix string) bool {
 		}
 	}
 	return len(segs) == len(pat)
+}
+
+// Check reports a pattern that could never match as meant: an empty
+// segment, a malformed path.Match segment, or "**" anywhere but last.
+// (A malformed deny pattern would otherwise fail open.)
+func (pr PathRule) Check() error {
+	segs := strings.Split(pr.Pattern, "/")
+	for i, seg := range segs {
+		if seg == "" {
+			return fmt.Errorf("path pattern %q has an empty segment (no leading, trailing or double slash)", pr.Pattern)
+		}
+		if strings.Contains(seg, "**") && (seg != "**" || i != len(segs)-1) {
+			return fmt.Errorf("path pattern %q: ** must be the whole last segment", pr.Pattern)
+		}
+		if _, err := path.Match(seg, ""); err != nil {
+			return fmt.Errorf("path pattern %q is malformed: %v", pr.Pattern, err)
+		}
+	}
+	return nil
 }
 
 // Allowed applies rules to a request: nil when the first matching rule

@@ -34,6 +34,27 @@ func TestPathRuleMatch(t *testing.T) {
 	}
 }
 
+func TestNotMethods(t *testing.T) {
+	deny := PathRule{Pattern: "sessions", NotMethods: []string{"GET", "HEAD"}, Deny: true}
+	for _, m := range []string{"POST", "PUT", "OPTIONS", "PROPFIND"} {
+		if !deny.Match(m, "sessions") {
+			t.Errorf("%s sessions is not denied", m)
+		}
+	}
+	if deny.Match("GET", "sessions") || deny.Match("HEAD", "sessions") {
+		t.Error("GET or HEAD sessions is denied")
+	}
+}
+
+func TestPathRuleCheck(t *testing.T) {
+	for pat, ok := range map[string]bool{"**": true, "a/*/b": true, "v1/deeplink*/**": true, "a/**": true,
+		"/a": false, "a/": false, "a//b": false, "**/a": false, "a/**b": false, "[": false, "": false} {
+		if err := (PathRule{Pattern: pat}).Check(); (err == nil) != ok {
+			t.Errorf("%q: %v", pat, err)
+		}
+	}
+}
+
 func TestAllowedFailsClosed(t *testing.T) {
 	rules := []PathRule{{Pattern: "x/**", Deny: true, Reason: "no x"}, {Pattern: "y/*"}}
 	for suffix, want := range map[string]string{"x/1": "no x", "y/1": "", "y/1/2": "not forwarded", "z": "not forwarded"} {

@@ -62,3 +62,24 @@ http://127.0.0.1:@@sandbox@@ {
 		}
 	}
 }
+
+// TestPassthroughAllowMalformed: a pattern that could never match as meant
+// is a configuration error, not a silent refusal.
+func TestPassthroughAllowMalformed(t *testing.T) {
+	for _, pat := range []string{"/sessions", "sessions//x", "**/x", "[x"} {
+		err := testcaddy.LoadError(t, `
+http://127.0.0.1:@@site@@ {
+	idv {
+		regula {
+			host              http://127.0.0.1:@@site@@
+			api_key           k
+			workflow_id       wf
+			passthrough_allow `+pat+`
+		}
+	}
+}`)
+		if err == nil || !strings.Contains(err.Error(), "path pattern") {
+			t.Errorf("%q: %v", pat, err)
+		}
+	}
+}

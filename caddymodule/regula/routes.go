@@ -210,11 +210,10 @@ func (p *Regula) handoffURL(tok, id string) string {
 // forwarded unless passthrough_allow narrows it.
 func (p *Regula) forward() *provider.Forward {
 	billable := fmt.Sprintf("creating devices or sessions goes through %s/start (it is billable and rate-limited)", p.host.Prefix)
-	write := []string{http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
 	rules := []provider.PathRule{
 		{Pattern: "device/**", Deny: true, Reason: billable},
 		{Pattern: "v1/deeplink*/**", Deny: true, Reason: billable},
-		{Pattern: "sessions", Methods: write, Deny: true, Reason: billable},
+		{Pattern: "sessions", NotMethods: []string{http.MethodGet, http.MethodHead}, Deny: true, Reason: billable},
 	}
 	if len(p.PassthroughAllow) == 0 {
 		rules = append(rules, provider.AllowAll)
