@@ -32,10 +32,13 @@ import (
 // kit route without implementing its interface is a configuration error of
 // the provider, reported when the handler provisions.
 func (h *Handler) kitRoutes(routes []provider.Route) error {
+	if pr, ok := h.provider.(provider.PushReceiver); ok {
+		pr.ReceivePushes(h.recordPush)
+	}
 	for i := range routes {
 		rt := &routes[i]
 		switch rt.Kind {
-		case provider.StartSession, provider.SessionToken, provider.SignedWebhook:
+		case provider.StartSession, provider.SessionToken, provider.SignedWebhook, provider.UserToken:
 		default:
 			continue
 		}
@@ -71,6 +74,10 @@ func (h *Handler) kitRoutes(routes []provider.Route) error {
 				rt.Methods = []string{http.MethodPost}
 			}
 			rt.Handle = h.kitWebhook(wp)
+		case provider.UserToken:
+			if err := h.userTokenRoute(rt); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -327,11 +334,7 @@ func (h *Handler) kitToken(tr provider.TokenRefresher) func(http.ResponseWriter,
 			return upstream.ClientError(err)
 		}
 		tok, exp := decodeToken(v)
-		answer := map[string]any{"token": tok}
-		if !exp.IsZero() {
-			answer["expiresAt"] = exp.UTC().Format(time.RFC3339)
-		}
-		provider.WriteJSON(w, http.StatusOK, answer)
+		provider.WriteJSON(w, http.StatusOK, tokenAnswer(tok, exp))
 		return nil
 	}
 }
@@ -391,7 +394,7 @@ func (h *Handler) kitWebhook(wp provider.WebhookParser) func(http.ResponseWriter
 			if err != nil {
 				return err
 			}
-			if _, _, err := h.recordKit(ctx, s.UniqueID, byRef[ref], true); err != nil {
+			if _, _, err := h.recordKit(ctx, s.UniqueID, byRef[ref], true, nil); err != nil {
 				return err
 			}
 		}
@@ -456,10 +459,19 @@ func applyKitEvent(s *session.Session, ev provider.KitEvent, now time.Time) bool
 
 // recordKit applies evs to the session uniqueID under the store's lock and
 // wakes its event streams when it changed. Replayed events are counted as
-// deduplicated webhooks when fromWebhook.
-func (h *Handler) recordKit(ctx context.Context, uniqueID string, evs []provider.KitEvent, fromWebhook bool) (*session.Session, bool, error) {
+// deduplicated webhooks when fromWebhook. With create, the session is
+// stored first (under the same lock) when there is none.
+func (h *Handler) recordKit(ctx context.Context, uniqueID string, evs []provider.KitEvent, fromWebhook bool, create *session.Session) (*session.Session, bool, error) {
 	dups := 0
-	s, err := h.store.Update(ctx, uniqueID, func(s *session.Session) (bool, error) {
+	update := func(fn func(*session.Session) (bool, error)) (*session.Session, error) {
+		return h.store.Update(ctx, uniqueID, fn)
+	}
+	if create != nil {
+		update = func(fn func(*session.Session) (bool, error)) (*session.Session, error) {
+			return h.store.CreateOrUpdate(ctx, create, fn)
+		}
+	}
+	s, err := update(func(s *session.Session) (bool, error) {
 		dups = 0
 		changed := false
 		now := time.Now().UTC()
@@ -499,7 +511,7 @@ func (h *Handler) refreshKit(ctx context.Context, s *session.Session, er provide
 		return s
 	}
 	ev.Ref = s.Ref
-	if ns, _, err := h.recordKit(ctx, s.UniqueID, []provider.KitEvent{ev}, false); err == nil {
+	if ns, _, err := h.recordKit(ctx, s.UniqueID, []provider.KitEvent{ev}, false, nil); err == nil {
 		return ns
 	}
 	return s

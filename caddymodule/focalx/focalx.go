@@ -14,9 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"maps"
 	"net"
-	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -25,7 +23,6 @@ import (
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
-	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 )
 
@@ -89,8 +86,9 @@ type Focalx struct {
 	mode                                               Mode
 	account                                            string
 
-	host *provider.Host
-	up   *upstream.Client
+	host   *provider.Host
+	up     *upstream.Client
+	record provider.Recorder
 }
 
 // CaddyModule returns the Caddy module information.
@@ -112,42 +110,19 @@ func (Focalx) CaddyModule() caddy.ModuleInfo {
 //		report_key     <key>           # x-api-key of Focalx's damage-report push; none: the route answers 403
 //	}
 func (p *Focalx) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // "focalx"
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		if opt == "user_email_trusted" {
-			if d.NextArg() {
-				return d.Errf("focalx: user_email_trusted takes no value")
+	str := provider.String
+	return provider.ParseOptions(d, "focalx", map[string]provider.Option{
+		"api_url": str(&p.APIURL), "client_key": str(&p.ClientKey), "client_secret": str(&p.ClientSecret),
+		"encryption_key": str(&p.EncryptionKey), "pub_key": str(&p.PubKey), "user_email": str(&p.UserEmail),
+		"report_key": str(&p.ReportKey), "user_email_trusted": provider.Flag(&p.UserEmailTrusted),
+		"cipher": {Set: func(a []string) error {
+			if _, err := ParseMode(a[0]); err != nil && !strings.Contains(a[0], "{") {
+				return err // a placeholder is checked at provision
 			}
-			p.UserEmailTrusted = true
-			continue
-		}
-		fields := map[string]*string{
-			"api_url": &p.APIURL, "client_key": &p.ClientKey, "client_secret": &p.ClientSecret,
-			"encryption_key": &p.EncryptionKey, "pub_key": &p.PubKey, "cipher": &p.Cipher, "user_email": &p.UserEmail,
-			"report_key": &p.ReportKey,
-		}
-		f, ok := fields[opt]
-		if !ok {
-			return d.Err(suggest.Unknown("focalx", opt, append(slices.Collect(maps.Keys(fields)), "user_email_trusted")))
-		}
-		if !d.NextArg() {
-			return d.Errf("focalx: %s needs a value", opt)
-		}
-		*f = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		if opt == "cipher" {
-			if _, err := ParseMode(p.Cipher); err != nil && !strings.Contains(p.Cipher, "{") {
-				return d.Errf("focalx: %v", err)
-			}
-		}
-	}
-	return nil
+			p.Cipher = a[0]
+			return nil
+		}},
+	})
 }
 
 // ProvisionIDV resolves the configuration (placeholders such as

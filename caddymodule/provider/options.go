@@ -1,10 +1,14 @@
 package provider
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 )
 
 // Option is one option of a provider's Caddyfile block, for ParseOptions.
@@ -18,6 +22,8 @@ type Option struct {
 	// Repeat allows the option more than once (each line's values are
 	// passed to Set in turn).
 	Repeat bool
+	// Flag is an option written alone, without a value (Set gets none).
+	Flag bool
 }
 
 // String is an option with one value, stored in dst.
@@ -58,7 +64,7 @@ func ParseOptions(d *caddyfile.Dispenser, name string, opts map[string]Option) e
 		opt := d.Val()
 		o, ok := opts[opt]
 		if !ok {
-			return d.Errf("%s: unknown option %q", name, opt)
+			return d.Err(suggest.Unknown(name, opt, slices.Collect(maps.Keys(opts))))
 		}
 		if seen[opt] && !o.Repeat {
 			return d.Errf("%s: %s given twice", name, opt)
@@ -70,6 +76,9 @@ func ParseOptions(d *caddyfile.Dispenser, name string, opts map[string]Option) e
 			want = 1
 		}
 		switch {
+		case o.Flag && len(args) > 0:
+			return d.Errf("%s: %s takes no value", name, opt)
+		case o.Flag:
 		case len(args) == 0:
 			return d.Errf("%s: %s needs a value", name, opt)
 		case want == 1 && len(args) != 1:
