@@ -323,17 +323,12 @@ func (h *Handler) kitToken(tr provider.TokenRefresher) func(http.ResponseWriter,
 		if !h.ownsSession(r, s) {
 			return provider.Errorf(http.StatusUnauthorized, "the session cookie belongs to another user")
 		}
-		v, err := h.host.Tokens.Get(r.Context(), tokenKey(s.UniqueID), func(ctx context.Context) (string, time.Time, error) {
-			tok, exp, err := tr.RefreshToken(ctx, s)
-			if err == nil && tok == "" {
-				err = upstream.ErrMalformed
-			}
-			return encodeToken(tok, exp), exp, err
+		tok, exp, err := h.cachedToken(r.Context(), tokenKey(s.UniqueID), func(ctx context.Context) (string, time.Time, error) {
+			return tr.RefreshToken(ctx, s)
 		})
 		if err != nil {
-			return upstream.ClientError(err)
+			return err
 		}
-		tok, exp := decodeToken(v)
 		provider.WriteJSON(w, http.StatusOK, tokenAnswer(tok, exp))
 		return nil
 	}

@@ -44,20 +44,15 @@ func (h *Handler) kitUserToken(ut provider.UserTokener) func(http.ResponseWriter
 		}
 		// One fetch per user however many requests wait for it; the key
 		// never mixes users, so no user gets another's token.
-		v, err := h.host.Tokens.Get(r.Context(), userTokenKey(user), func(ctx context.Context) (string, time.Time, error) {
+		tok, exp, err := h.cachedToken(r.Context(), userTokenKey(user), func(ctx context.Context) (string, time.Time, error) {
 			if err := h.allowCreate(r); err != nil {
 				return "", time.Time{}, err
 			}
-			tok, exp, err := ut.UserToken(ctx, user)
-			if err == nil && tok == "" {
-				err = upstream.ErrMalformed
-			}
-			return encodeToken(tok, exp), exp, err
+			return ut.UserToken(ctx, user)
 		})
 		if err != nil {
-			return upstream.ClientError(err)
+			return err
 		}
-		tok, exp := decodeToken(v)
 		answer := tokenAnswer(tok, exp)
 		if a, ok := ut.(provider.UserTokenAnswerer); ok {
 			a.UserTokenAnswer(exp, answer)
@@ -74,4 +69,21 @@ func tokenAnswer(tok string, exp time.Time) map[string]any {
 		answer["expiresAt"] = exp.UTC().Format(time.RFC3339)
 	}
 	return answer
+}
+
+// cachedToken is the token cached under key, from fetch when there is none
+// (one fetch for concurrent callers); errors are the client's answer.
+func (h *Handler) cachedToken(ctx context.Context, key string, fetch func(context.Context) (string, time.Time, error)) (string, time.Time, error) {
+	v, err := h.host.Tokens.Get(ctx, key, func(ctx context.Context) (string, time.Time, error) {
+		tok, exp, err := fetch(ctx)
+		if err == nil && tok == "" {
+			err = upstream.ErrMalformed
+		}
+		return encodeToken(tok, exp), exp, err
+	})
+	if err != nil {
+		return "", time.Time{}, upstream.ClientError(err)
+	}
+	tok, exp := decodeToken(v)
+	return tok, exp, nil
 }

@@ -14,8 +14,10 @@ import (
 // storage with locks; the ref is indexed once the record exists.
 func TestCreateOrUpdateConcurrentFirsts(t *testing.T) {
 	for name, storage := range map[string]func(string) certmagic.Storage{
-		"bbolt":  func(dir string) certmagic.Storage { return &certmagic.FileStorage{Path: dir} },
-		"locked": func(dir string) certmagic.Storage { return struct{ certmagic.Storage }{&certmagic.FileStorage{Path: dir}} },
+		"bbolt": func(dir string) certmagic.Storage { return &certmagic.FileStorage{Path: dir} },
+		"locked": func(dir string) certmagic.Storage {
+			return struct{ certmagic.Storage }{&certmagic.FileStorage{Path: dir}}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			st := &StorageStore{Storage: storage(t.TempDir()), Namespace: "test"}
