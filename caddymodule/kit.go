@@ -459,12 +459,10 @@ func applyKitEvent(s *session.Session, ev provider.KitEvent, now time.Time) bool
 func (h *Handler) recordKit(ctx context.Context, uniqueID string, evs []provider.KitEvent, fromWebhook bool, create *session.Session) (*session.Session, bool, error) {
 	dups := 0
 	update := func(fn func(*session.Session) (bool, error)) (*session.Session, error) {
-		return h.store.Update(ctx, uniqueID, fn)
-	}
-	if create != nil {
-		update = func(fn func(*session.Session) (bool, error)) (*session.Session, error) {
+		if create != nil {
 			return h.store.CreateOrUpdate(ctx, create, fn)
 		}
+		return h.store.Update(ctx, uniqueID, fn)
 	}
 	s, err := update(func(s *session.Session) (bool, error) {
 		dups = 0

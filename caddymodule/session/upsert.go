@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -28,7 +30,8 @@ func (st *StorageStore) CreateOrUpdate(ctx context.Context, fresh *Session, fn f
 		var s Session
 		created := b == nil
 		if created {
-			s = *fresh
+			s = *fresh // fn may run again (a failed batch): fresh stays as given
+			s.Meta, s.Events = maps.Clone(fresh.Meta), slices.Clone(fresh.Events)
 			if s.CreatedAt.IsZero() {
 				s.CreatedAt = st.now()
 			}
