@@ -21,9 +21,6 @@ import (
 	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 )
 
-// Name is the provider's name in sessions and logs.
-const Name = "focalx"
-
 // ReportKeyParam is the query parameter Focalx's damage-report push
 // carries its key in (pritamfocal/document, submit_damage_report.rst:
 // POST /DamageReport?x-api-key={{api-key}}).
