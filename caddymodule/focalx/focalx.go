@@ -213,13 +213,16 @@ func clientSetSource(v string) string {
 	return ""
 }
 
-// Interface guards
 // Identity implements provider.Identifier: a digest of the base URL and the
 // credentials (Focalx stores no sessions, so a rotation loses nothing).
 func (p *Focalx) Identity() string { return p.account }
 
+// Interface guards
 var (
-	_ provider.Identifier   = (*Focalx)(nil)
-	_ provider.Provider     = (*Focalx)(nil)
-	_ caddyfile.Unmarshaler = (*Focalx)(nil)
+	_ provider.Identifier        = (*Focalx)(nil)
+	_ provider.Provider          = (*Focalx)(nil)
+	_ provider.UserTokener       = (*Focalx)(nil)
+	_ provider.UserTokenAnswerer = (*Focalx)(nil)
+	_ provider.PushReceiver      = (*Focalx)(nil)
+	_ caddyfile.Unmarshaler      = (*Focalx)(nil)
 )
