@@ -24,19 +24,24 @@ func (h *Handler) userTokenRoute(rt *provider.Route) error {
 	if len(rt.Methods) == 0 {
 		rt.Methods = []string{http.MethodGet}
 	}
-	rt.Handle = h.kitUserToken(ut)
+	// The token cache is shared by handlers with the same storage namespace
+	// and credentials: the account (the API's address, say) names the key too.
+	account := ""
+	if id, ok := h.provider.(provider.Identifier); ok {
+		account = id.Identity()
+	}
+	rt.Handle = h.kitUserToken(ut, account)
 	return nil
 }
 
-// userTokenKey is the token cache key of a user's token (the cache is the
-// account's: users of another account never share it).
-func userTokenKey(user string) string {
-	sum := sha256.Sum256([]byte("kit user token\x00" + user))
+// userTokenKey is the token cache key of an account's user's token.
+func userTokenKey(account, user string) string {
+	sum := sha256.Sum256([]byte("kit user token\x00" + account + "\x00" + user))
 	return "user-token:" + hex.EncodeToString(sum[:16])
 }
 
 // kitUserToken serves a UserToken route.
-func (h *Handler) kitUserToken(ut provider.UserTokener) func(http.ResponseWriter, *http.Request) error {
+func (h *Handler) kitUserToken(ut provider.UserTokener, account string) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		user, err := ut.TokenUser(r)
 		if err != nil {
@@ -44,7 +49,7 @@ func (h *Handler) kitUserToken(ut provider.UserTokener) func(http.ResponseWriter
 		}
 		// One fetch per user however many requests wait for it; the key
 		// never mixes users, so no user gets another's token.
-		tok, exp, err := h.cachedToken(r.Context(), userTokenKey(user), func(ctx context.Context) (string, time.Time, error) {
+		tok, exp, err := h.cachedToken(r.Context(), userTokenKey(account, user), func(ctx context.Context) (string, time.Time, error) {
 			if err := h.allowCreate(r); err != nil {
 				return "", time.Time{}, err
 			}
