@@ -176,11 +176,10 @@ func (p *Focalx) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 		// Shorter strings are neither guess-proof nor redacted from logs.
 		return fmt.Errorf("report_key must be at least %d characters", MinReportKey)
 	}
-	// Tokens belong to an account and a user. The cache is shared by
-	// handlers with the same prefix and survives reloads, so its keys name
-	// the account and its credentials too: another account never gets this
-	// one's tokens, and a wrong or rotated credential shows at once instead
-	// of when the tokens cached with the old one expire.
+	// Tokens belong to an account and a user. The core keys the token cache
+	// with this digest (Identity), credentials included: another account
+	// never gets this one's tokens, and a wrong or rotated credential shows
+	// at once instead of when the tokens cached with the old one expire.
 	sum := sha256.Sum256([]byte(strings.Join([]string{base.String(), p.clientKey, p.clientSecret, p.pubKey, string(p.key), string(p.mode)}, "\x00")))
 	p.account = hex.EncodeToString(sum[:8])
 	p.host = h
