@@ -83,15 +83,6 @@ type authPayload struct {
 // UserToken implements provider.UserTokener: Focalx's GetToken for the
 // user with hash.
 func (p *Focalx) UserToken(ctx context.Context, hash string) (string, time.Time, error) {
-	tok, exp, err := p.fetch(ctx, hash)
-	if err != nil {
-		return "", time.Time{}, clientError(err)
-	}
-	return tok, exp, nil
-}
-
-// fetch asks Focalx for a token for the user with hash.
-func (p *Focalx) fetch(ctx context.Context, hash string) (string, time.Time, error) {
 	plain, err := json.Marshal(authPayload{ClientKey: p.clientKey, ClientSecret: p.clientSecret, UserHash: hash})
 	if err != nil {
 		return "", time.Time{}, err
@@ -111,7 +102,7 @@ func (p *Focalx) fetch(ctx context.Context, hash string) (string, time.Time, err
 	if _, err := p.up.Do(ctx, upstream.Request{Op: "GetToken", Method: http.MethodGet, Path: "/GetToken",
 		Query: url.Values{"clientKey": {p.clientKey}}, Header: hdr, Idempotent: true,
 		LogFields: []zap.Field{zap.String("user", session.LogID(hash))}}, &out); err != nil {
-		return "", time.Time{}, err
+		return "", time.Time{}, clientError(err)
 	}
 	if out.Token == "" {
 		return "", time.Time{}, upstream.ErrMalformed
