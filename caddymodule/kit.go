@@ -32,10 +32,13 @@ import (
 // kit route without implementing its interface is a configuration error of
 // the provider, reported when the handler provisions.
 func (h *Handler) kitRoutes(routes []provider.Route) error {
+	if pr, ok := h.provider.(provider.PushReceiver); ok {
+		pr.ReceivePushes(h.recordPush)
+	}
 	for i := range routes {
 		rt := &routes[i]
 		switch rt.Kind {
-		case provider.StartSession, provider.SessionToken, provider.SignedWebhook:
+		case provider.StartSession, provider.SessionToken, provider.SignedWebhook, provider.UserToken:
 		default:
 			continue
 		}
@@ -75,6 +78,10 @@ func (h *Handler) kitRoutes(routes []provider.Route) error {
 				// webhook_auth: checked before the handler as on any Webhook
 				// route (credential hidden, no browser checks).
 				rt.Kind = provider.Webhook
+			}
+		case provider.UserToken:
+			if err := h.userTokenRoute(rt); err != nil {
+				return err
 			}
 		}
 	}
@@ -326,22 +333,13 @@ func (h *Handler) kitToken(tr provider.TokenRefresher) func(http.ResponseWriter,
 		if !h.ownsSession(r, s) {
 			return provider.Errorf(http.StatusUnauthorized, "the session cookie belongs to another user")
 		}
-		v, err := h.host.Tokens.Get(r.Context(), tokenKey(s.UniqueID), func(ctx context.Context) (string, time.Time, error) {
-			tok, exp, err := tr.RefreshToken(ctx, s)
-			if err == nil && tok == "" {
-				err = upstream.ErrMalformed
-			}
-			return encodeToken(tok, exp), exp, err
+		tok, exp, err := h.cachedToken(r.Context(), tokenKey(s.UniqueID), func(ctx context.Context) (string, time.Time, error) {
+			return tr.RefreshToken(ctx, s)
 		})
 		if err != nil {
-			return upstream.ClientError(err)
+			return err
 		}
-		tok, exp := decodeToken(v)
-		answer := map[string]any{"token": tok}
-		if !exp.IsZero() {
-			answer["expiresAt"] = exp.UTC().Format(time.RFC3339)
-		}
-		provider.WriteJSON(w, http.StatusOK, answer)
+		provider.WriteJSON(w, http.StatusOK, tokenAnswer(tok, exp))
 		return nil
 	}
 }
@@ -409,7 +407,7 @@ func (h *Handler) kitWebhook(wp provider.WebhookParser, route string) func(http.
 			if len(evs) == 0 {
 				continue
 			}
-			if _, _, err := h.recordKit(ctx, s.UniqueID, evs, true); err != nil {
+			if _, _, err := h.recordKit(ctx, s.UniqueID, evs, true, nil); err != nil {
 				return err
 			}
 		}
@@ -467,10 +465,17 @@ func applyKitEvent(s *session.Session, ev provider.KitEvent, now time.Time) bool
 
 // recordKit applies evs to the session uniqueID under the store's lock and
 // wakes its event streams when it changed. Replayed events are counted as
-// deduplicated webhooks when fromWebhook.
-func (h *Handler) recordKit(ctx context.Context, uniqueID string, evs []provider.KitEvent, fromWebhook bool) (*session.Session, bool, error) {
+// deduplicated webhooks when fromWebhook. With create, the session is
+// stored first (under the same lock) when there is none.
+func (h *Handler) recordKit(ctx context.Context, uniqueID string, evs []provider.KitEvent, fromWebhook bool, create *session.Session) (*session.Session, bool, error) {
 	dups := 0
-	s, err := h.store.Update(ctx, uniqueID, func(s *session.Session) (bool, error) {
+	update := func(fn func(*session.Session) (bool, error)) (*session.Session, error) {
+		if create != nil {
+			return h.store.CreateOrUpdate(ctx, create, fn)
+		}
+		return h.store.Update(ctx, uniqueID, fn)
+	}
+	s, err := update(func(s *session.Session) (bool, error) {
 		dups = 0
 		changed := false
 		now := time.Now().UTC()
@@ -510,7 +515,7 @@ func (h *Handler) refreshKit(ctx context.Context, s *session.Session, er provide
 		return s
 	}
 	ev.Ref = s.Ref
-	if ns, _, err := h.recordKit(ctx, s.UniqueID, []provider.KitEvent{ev}, false); err == nil {
+	if ns, _, err := h.recordKit(ctx, s.UniqueID, []provider.KitEvent{ev}, false, nil); err == nil {
 		return ns
 	}
 	return s

@@ -14,9 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"maps"
 	"net"
-	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -25,7 +23,6 @@ import (
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
-	"github.com/caddy-idv/caddy-idv/caddymodule/suggest"
 	"github.com/caddy-idv/caddy-idv/caddymodule/upstream"
 )
 
@@ -89,8 +86,9 @@ type Focalx struct {
 	mode                                               Mode
 	account                                            string
 
-	host *provider.Host
-	up   *upstream.Client
+	host   *provider.Host
+	up     *upstream.Client
+	record provider.Recorder
 }
 
 // CaddyModule returns the Caddy module information.
@@ -112,42 +110,19 @@ func (Focalx) CaddyModule() caddy.ModuleInfo {
 //		report_key     <key>           # x-api-key of Focalx's damage-report push; none: the route answers 403
 //	}
 func (p *Focalx) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // "focalx"
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		if opt == "user_email_trusted" {
-			if d.NextArg() {
-				return d.Errf("focalx: user_email_trusted takes no value")
+	str := provider.String
+	return provider.ParseOptions(d, "focalx", map[string]provider.Option{
+		"api_url": str(&p.APIURL), "client_key": str(&p.ClientKey), "client_secret": str(&p.ClientSecret),
+		"encryption_key": str(&p.EncryptionKey), "pub_key": str(&p.PubKey), "user_email": str(&p.UserEmail),
+		"report_key": str(&p.ReportKey), "user_email_trusted": provider.Flag(&p.UserEmailTrusted),
+		"cipher": {Set: func(a []string) error {
+			if _, err := ParseMode(a[0]); err != nil && !strings.Contains(a[0], "{") {
+				return err // a placeholder is checked at provision
 			}
-			p.UserEmailTrusted = true
-			continue
-		}
-		fields := map[string]*string{
-			"api_url": &p.APIURL, "client_key": &p.ClientKey, "client_secret": &p.ClientSecret,
-			"encryption_key": &p.EncryptionKey, "pub_key": &p.PubKey, "cipher": &p.Cipher, "user_email": &p.UserEmail,
-			"report_key": &p.ReportKey,
-		}
-		f, ok := fields[opt]
-		if !ok {
-			return d.Err(suggest.Unknown("focalx", opt, append(slices.Collect(maps.Keys(fields)), "user_email_trusted")))
-		}
-		if !d.NextArg() {
-			return d.Errf("focalx: %s needs a value", opt)
-		}
-		*f = d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		if opt == "cipher" {
-			if _, err := ParseMode(p.Cipher); err != nil && !strings.Contains(p.Cipher, "{") {
-				return d.Errf("focalx: %v", err)
-			}
-		}
-	}
-	return nil
+			p.Cipher = a[0]
+			return nil
+		}},
+	})
 }
 
 // ProvisionIDV resolves the configuration (placeholders such as
@@ -201,11 +176,10 @@ func (p *Focalx) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 		// Shorter strings are neither guess-proof nor redacted from logs.
 		return fmt.Errorf("report_key must be at least %d characters", MinReportKey)
 	}
-	// Tokens belong to an account and a user. The cache is shared by
-	// handlers with the same prefix and survives reloads, so its keys name
-	// the account and its credentials too: another account never gets this
-	// one's tokens, and a wrong or rotated credential shows at once instead
-	// of when the tokens cached with the old one expire.
+	// Tokens belong to an account and a user. The core keys the token cache
+	// with this digest (Identity), credentials included: another account
+	// never gets this one's tokens, and a wrong or rotated credential shows
+	// at once instead of when the tokens cached with the old one expire.
 	sum := sha256.Sum256([]byte(strings.Join([]string{base.String(), p.clientKey, p.clientSecret, p.pubKey, string(p.key), string(p.mode)}, "\x00")))
 	p.account = hex.EncodeToString(sum[:8])
 	p.host = h
@@ -238,13 +212,16 @@ func clientSetSource(v string) string {
 	return ""
 }
 
-// Interface guards
 // Identity implements provider.Identifier: a digest of the base URL and the
 // credentials (Focalx stores no sessions, so a rotation loses nothing).
 func (p *Focalx) Identity() string { return p.account }
 
+// Interface guards
 var (
-	_ provider.Identifier   = (*Focalx)(nil)
-	_ provider.Provider     = (*Focalx)(nil)
-	_ caddyfile.Unmarshaler = (*Focalx)(nil)
+	_ provider.Identifier        = (*Focalx)(nil)
+	_ provider.Provider          = (*Focalx)(nil)
+	_ provider.UserTokener       = (*Focalx)(nil)
+	_ provider.UserTokenAnswerer = (*Focalx)(nil)
+	_ provider.PushReceiver      = (*Focalx)(nil)
+	_ caddyfile.Unmarshaler      = (*Focalx)(nil)
 )

@@ -21,9 +21,6 @@ import (
 	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 )
 
-// Name is the provider's name in sessions and logs.
-const Name = "focalx"
-
 // ReportKeyParam is the query parameter Focalx's damage-report push
 // carries its key in (pritamfocal/document, submit_damage_report.rst:
 // POST /DamageReport?x-api-key={{api-key}}).
@@ -125,16 +122,20 @@ func (p *Focalx) serveDamageReport(w http.ResponseWriter, r *http.Request) (err 
 		return err
 	}
 	inspection = rep.InspectionID
-	ctx := context.WithoutCancel(r.Context())
-	s, err := p.inspectionSession(ctx, rep)
-	if err != nil {
-		return err
-	}
 	// A redelivery of the same report is recorded once; a corrected one
-	// (another body) is a new event.
+	// (another body) is a new event. The first report of an inspection
+	// creates its session, with an id derived from the inspection and this
+	// account's secrets, under the storage lock: concurrent first reports
+	// all land.
 	sum := sha256.Sum256(raw)
-	_, isNew, err := p.host.Record(ctx, provider.Event{Ref: rep.InspectionID, Key: "damage-report:" + hex.EncodeToString(sum[:12]),
-		Status: StatusReportReceived})
+	ev := provider.KitEvent{Event: provider.Event{Ref: rep.InspectionID, Key: "damage-report:" + hex.EncodeToString(sum[:12]),
+		Status: StatusReportReceived}}
+	create := &session.Session{UniqueID: inspectionUniqueID(p.account+"\x00"+p.reportKey, rep.InspectionID),
+		Status: StatusReportReceived, Meta: reportMeta(rep)}
+	s, isNew, err := p.record(context.WithoutCancel(r.Context()), []provider.KitEvent{ev}, create)
+	if errors.Is(err, provider.ErrOtherProvider) {
+		return provider.Errorf(http.StatusConflict, "InspectionId names another provider's session")
+	}
 	if err != nil {
 		return err
 	}
@@ -152,33 +153,6 @@ func countDamages(rep DamageReport) int {
 		n += len(o.Damages)
 	}
 	return n
-}
-
-// inspectionSession returns the session of an inspection, creating it on
-// its first report. Its uniqueId is derived from the inspection and this
-// account's secrets, so concurrent first deliveries create the same record.
-func (p *Focalx) inspectionSession(ctx context.Context, rep DamageReport) (*session.Session, error) {
-	s, err := p.host.Sessions.LoadByRef(ctx, rep.InspectionID)
-	if err == nil {
-		if s.Provider != Name {
-			return nil, provider.Errorf(http.StatusConflict, "InspectionId names another provider's session")
-		}
-		return s, nil
-	}
-	if !errors.Is(err, session.ErrNotFound) {
-		return nil, err
-	}
-	now := p.host.Now()
-	ttl := p.host.SessionTTL
-	if ttl <= 0 {
-		ttl = 24 * time.Hour
-	}
-	s = &session.Session{UniqueID: inspectionUniqueID(p.account+"\x00"+p.reportKey, rep.InspectionID), Provider: Name,
-		Ref: rep.InspectionID, Status: StatusReportReceived, CreatedAt: now, ExpiresAt: now.Add(ttl), Meta: reportMeta(rep)}
-	if err := p.host.Sessions.Create(ctx, s); err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // inspectionUniqueID is a UUIDv4-shaped id from a keyed digest.
@@ -202,3 +176,7 @@ func reportMeta(rep DamageReport) map[string]string {
 	}
 	return m
 }
+
+// ReceivePushes implements provider.PushReceiver: damage reports are
+// recorded with the core's Recorder.
+func (p *Focalx) ReceivePushes(record provider.Recorder) { p.record = record }

@@ -26,10 +26,9 @@ const DefaultLifetime = 2 * time.Hour
 // Routes implements provider.Provider.
 func (p *Focalx) Routes() []provider.Route {
 	return []provider.Route{
-		// CreatesSession: each token is issued (and possibly billed) by
-		// Focalx, so the core refuses cross-site browser requests.
-		{Path: "/token", Methods: []string{http.MethodGet}, Kind: provider.TokenServer, CreatesSession: true, Handle: p.serveToken,
-			CredentialHeaders: []string{"Auth", "Pubkey"}},
+		// Served by the core (cache per user, quota per fetch, cross-site
+		// refused: each token is issued, and possibly billed, by Focalx).
+		{Path: "/token", Kind: provider.UserToken, CredentialHeaders: []string{"Auth", "Pubkey"}},
 		// Called by Focalx's servers, authenticated by its own key (in the
 		// query, so not by webhook_auth): see serveDamageReport. Any method
 		// reaches the handler, which answers 405 itself, so that every
@@ -46,54 +45,31 @@ func UserHash(email string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// cached is what the token cache holds for a user: it stores one string, so
-// the token and its expiry travel together as JSON, and a cached answer
-// tells the remaining lifetime rather than the one first announced.
-type cached struct {
-	Token     string    `json:"t"`
-	ExpiresAt time.Time `json:"e"`
-}
-
-func (p *Focalx) serveToken(w http.ResponseWriter, r *http.Request) error {
+// TokenUser implements provider.UserTokener: the user_hash of the e-mail
+// user_email resolves to for r.
+func (p *Focalx) TokenUser(r *http.Request) (string, error) {
 	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if repl == nil {
 		repl = caddy.NewReplacer()
 	}
 	email := strings.TrimSpace(repl.ReplaceAll(p.userEmail, ""))
 	if email == "" {
-		return provider.Errorf(http.StatusBadRequest, "the user's e-mail is missing (user_email %s is empty for this request)", p.userEmail)
+		return "", provider.Errorf(http.StatusBadRequest, "the user's e-mail is missing (user_email %s is empty for this request)", p.userEmail)
 	}
 	if len(email) > 254 { // the longest address SMTP allows
-		return provider.Errorf(http.StatusBadRequest, "the user's e-mail is longer than 254 characters")
+		return "", provider.Errorf(http.StatusBadRequest, "the user's e-mail is longer than 254 characters")
 	}
 	if strings.ContainsFunc(email, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return provider.Errorf(http.StatusBadRequest, "the user's e-mail contains spaces or control characters")
+		return "", provider.Errorf(http.StatusBadRequest, "the user's e-mail contains spaces or control characters")
 	}
-	hash := UserHash(email)
-	// One fetch per user however many requests wait for it; the key never
-	// mixes users, so no user gets another's token.
-	raw, err := p.host.Tokens.Get(r.Context(), "focalx:"+p.account+":"+hash, func(ctx context.Context) (string, time.Time, error) {
-		// A fetch is a provider call for a user: it counts against the
-		// client's quota as a new session does (cached answers do not).
-		if err := p.host.AllowCreate(r); err != nil {
-			return "", time.Time{}, err
-		}
-		return p.fetch(ctx, hash)
-	})
-	if err != nil {
-		return clientError(err)
-	}
-	var c cached
-	if err := json.Unmarshal([]byte(raw), &c); err != nil || c.Token == "" {
-		return &provider.Error{Status: http.StatusInternalServerError, Msg: "internal error", Err: errors.New("focalx: unreadable token cache entry")}
-	}
-	left := max(c.ExpiresAt.Sub(p.host.Now()).Round(time.Second), 0)
-	provider.WriteJSON(w, http.StatusOK, map[string]string{
-		"token":       c.Token,
-		"expiry_time": FormatTimedelta(left),
-		"expiresAt":   c.ExpiresAt.UTC().Format(time.RFC3339),
-	})
-	return nil
+	return UserHash(email), nil
+}
+
+// UserTokenAnswer implements provider.UserTokenAnswerer: expiry_time, the
+// lifetime left as Focalx writes it, so a cached answer tells the remaining
+// lifetime rather than the one first announced.
+func (p *Focalx) UserTokenAnswer(expiresAt time.Time, answer map[string]any) {
+	answer["expiry_time"] = FormatTimedelta(max(expiresAt.Sub(p.host.Now()).Round(time.Second), 0))
 }
 
 // authPayload is the JSON sealed into the auth header, in the documented
@@ -104,9 +80,9 @@ type authPayload struct {
 	UserHash     string `json:"user_hash"`
 }
 
-// fetch asks Focalx for a token for the user with hash and returns it as a
-// cache entry with its expiry.
-func (p *Focalx) fetch(ctx context.Context, hash string) (string, time.Time, error) {
+// UserToken implements provider.UserTokener: Focalx's GetToken for the
+// user with hash.
+func (p *Focalx) UserToken(ctx context.Context, hash string) (string, time.Time, error) {
 	plain, err := json.Marshal(authPayload{ClientKey: p.clientKey, ClientSecret: p.clientSecret, UserHash: hash})
 	if err != nil {
 		return "", time.Time{}, err
@@ -126,7 +102,7 @@ func (p *Focalx) fetch(ctx context.Context, hash string) (string, time.Time, err
 	if _, err := p.up.Do(ctx, upstream.Request{Op: "GetToken", Method: http.MethodGet, Path: "/GetToken",
 		Query: url.Values{"clientKey": {p.clientKey}}, Header: hdr, Idempotent: true,
 		LogFields: []zap.Field{zap.String("user", session.LogID(hash))}}, &out); err != nil {
-		return "", time.Time{}, err
+		return "", time.Time{}, clientError(err)
 	}
 	if out.Token == "" {
 		return "", time.Time{}, upstream.ErrMalformed
@@ -145,12 +121,7 @@ func (p *Focalx) fetch(ctx context.Context, hash string) (string, time.Time, err
 		p.host.Logger.Warn("focalx expiry_time not understood; assuming the documented 2 hours",
 			zap.String("user", session.LogID(hash)), zap.String("expiry_time", truncate(string(out.ExpiryTime), 64)))
 	}
-	exp := p.host.Now().Add(life)
-	b, err := json.Marshal(cached{Token: out.Token, ExpiresAt: exp})
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	return string(b), exp, nil
+	return out.Token, p.host.Now().Add(life), nil
 }
 
 func truncate(s string, n int) string {

@@ -13,8 +13,9 @@ import (
 
 // Option is one option of a provider's Caddyfile block, for ParseOptions.
 type Option struct {
-	// Set stores the option's values (never empty: ParseOptions refuses an
-	// option without a value). An error is reported at the option's line.
+	// Set stores the option's values (never empty, but for a Flag:
+	// ParseOptions refuses an option without a value). An error is reported
+	// at the option's line.
 	Set func(args []string) error
 	// Args is how many values the option takes; 0 means exactly one.
 	// Negative means one or more.

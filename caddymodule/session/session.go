@@ -107,6 +107,9 @@ type Store interface {
 	// Update applies fn to the stored session under a storage lock and saves
 	// it when fn reports a change.
 	Update(ctx context.Context, uniqueID string, fn func(*Session) (changed bool, err error)) (*Session, error)
+	// CreateOrUpdate is Update that first stores fresh, under the same
+	// lock, when no session has its uniqueId.
+	CreateOrUpdate(ctx context.Context, fresh *Session, fn func(*Session) (changed bool, err error)) (*Session, error)
 }
 
 // LogID is what logs say of a uniqueId: a short digest. The id itself
@@ -368,14 +371,11 @@ func (st *StorageStore) Update(ctx context.Context, id string, fn func(*Session)
 	if st.db != nil {
 		return st.boltUpdate(ctx, id, fn)
 	}
-	lockName := path.Join("idv", st.Namespace, "lock", id)
-	if err := st.Storage.Lock(ctx, lockName); err != nil {
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		return nil, unavailable("locking session", err)
+	unlock, err := st.lock(ctx, id)
+	if err != nil {
+		return nil, err
 	}
-	defer func() { _ = st.Storage.Unlock(context.WithoutCancel(ctx), lockName) }()
+	defer unlock()
 	s, err := st.load(ctx, id)
 	if err != nil {
 		return nil, err
