@@ -40,7 +40,7 @@ func (p *fwdFake) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 func (p *fwdFake) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 	// What the core gives a provider is complete before it provisions.
-	fwdStats.tokensAtProv.Store(h.Tokens != nil && h.Sessions != nil)
+	fwdStats.tokensAtProv.Store(h.Tokens != nil && h.Record != nil && h.HTTP != nil)
 	return nil
 }
 
@@ -106,7 +106,7 @@ http://127.0.0.1:@@site@@ {
 	respond "frontend"
 }`)
 	if !fwdStats.tokensAtProv.Load() {
-		t.Fatal("Host.Tokens or Host.Sessions was nil during ProvisionIDV")
+		t.Fatal("Host.Tokens, Host.Record or Host.HTTP was nil during ProvisionIDV")
 	}
 	c := testcaddy.Client()
 	_, _, a := do(t, c, "GET", in.URL("site", "/api/start"), "")

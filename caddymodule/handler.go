@@ -195,10 +195,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		ResponseHeaderTimeout: time.Duration(h.Timeout),
 		ForceAttemptHTTP2:     true,
 	}
-	// Sessions, tokens and the quota are provided once the provider has
-	// resolved its configuration: their keys depend on the account it
-	// talks to, so two sites (or a reload) with different accounts never
-	// share them.
 	// The token cache is shared across reloads by every handler with the
 	// same prefix and provider configuration, with its placeholders
 	// resolved: the account and the credentials are in it, so a token
@@ -210,26 +206,22 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	store := &session.StorageStore{Storage: ctx.Storage()}
 	h.store = store
 	h.storage = ctx.Storage()
+	// The session store's namespace depends on the account the provider
+	// talks to (Identifier), so it is opened after the provider resolved
+	// its configuration; nothing of the Host reads it before a request.
 	h.host = &provider.Host{
-		Logger:            h.logger.Named(name),
-		Sessions:          store,
-		Tokens:            tokens,
-		HTTP:              &http.Client{Transport: h.transport, CheckRedirect: noRedirects},
-		Transport:         h.transport,
-		Timeout:           time.Duration(h.Timeout),
-		SessionTTL:        time.Duration(h.SessionTTL),
-		Prefix:            h.Prefix,
-		Now:               func() time.Time { return time.Now().UTC() },
-		SessionFromCookie: h.sessionFromCookie,
-		BindSession:       h.bindSession,
-		AllowCreate:       h.allowCreate,
-		CheckRedirect:     h.checkRedirect,
-		Record:            h.record,
-		Redact:            RegisterSecret,
-		RedactUntil:       RegisterSecretUntil,
-		Claim:             h.claim,
-		Observe:           func(op string, status int, d time.Duration) { observeCall(name, op, status, d) },
-		Count:             func(kind, outcome string) { h.count(kind, outcome) },
+		Logger:      h.logger.Named(name),
+		Tokens:      tokens,
+		HTTP:        &http.Client{Transport: h.transport, CheckRedirect: noRedirects},
+		Transport:   h.transport,
+		Timeout:     time.Duration(h.Timeout),
+		Prefix:      h.Prefix,
+		Now:         func() time.Time { return time.Now().UTC() },
+		Record:      h.recordPush,
+		Redact:      RegisterSecret,
+		RedactUntil: RegisterSecretUntil,
+		Observe:     func(op string, status int, d time.Duration) { observeCall(name, op, status, d) },
+		Count:       func(kind, outcome string) { h.count(kind, outcome) },
 	}
 	if err := p.ProvisionIDV(ctx, h.host); err != nil {
 		return fmt.Errorf("%s: %w", name, err)

@@ -32,9 +32,6 @@ import (
 // kit route without implementing its interface is a configuration error of
 // the provider, reported when the handler provisions.
 func (h *Handler) kitRoutes(routes []provider.Route) error {
-	if pr, ok := h.provider.(provider.PushReceiver); ok {
-		pr.ReceivePushes(h.recordPush)
-	}
 	for i := range routes {
 		rt := &routes[i]
 		switch rt.Kind {

@@ -86,9 +86,8 @@ type Focalx struct {
 	mode                                               Mode
 	account                                            string
 
-	host   *provider.Host
-	up     *upstream.Client
-	record provider.Recorder
+	host *provider.Host
+	up   *upstream.Client
 }
 
 // CaddyModule returns the Caddy module information.
@@ -222,6 +221,5 @@ var (
 	_ provider.Provider          = (*Focalx)(nil)
 	_ provider.UserTokener       = (*Focalx)(nil)
 	_ provider.UserTokenAnswerer = (*Focalx)(nil)
-	_ provider.PushReceiver      = (*Focalx)(nil)
 	_ caddyfile.Unmarshaler      = (*Focalx)(nil)
 )

@@ -132,7 +132,7 @@ func (p *Focalx) serveDamageReport(w http.ResponseWriter, r *http.Request) (err 
 		Status: StatusReportReceived}}
 	create := &session.Session{UniqueID: inspectionUniqueID(p.account+"\x00"+p.reportKey, rep.InspectionID),
 		Status: StatusReportReceived, Meta: reportMeta(rep)}
-	s, isNew, err := p.record(context.WithoutCancel(r.Context()), []provider.KitEvent{ev}, create)
+	s, isNew, err := p.host.Record(context.WithoutCancel(r.Context()), []provider.KitEvent{ev}, create)
 	if errors.Is(err, provider.ErrOtherProvider) {
 		return provider.Errorf(http.StatusConflict, "InspectionId names another provider's session")
 	}
@@ -177,6 +177,3 @@ func reportMeta(rep DamageReport) map[string]string {
 	return m
 }
 
-// ReceivePushes implements provider.PushReceiver: damage reports are
-// recorded with the core's Recorder.
-func (p *Focalx) ReceivePushes(record provider.Recorder) { p.record = record }

@@ -21,12 +21,3 @@ var ErrOtherProvider = errors.New("the reference names another provider's sessio
 // record all land; give create a UniqueID derived from the Ref and a secret.
 // It returns the session and whether an event was new.
 type Recorder func(ctx context.Context, evs []KitEvent, create *session.Session) (s *session.Session, isNew bool, err error)
-
-// PushReceiver is implemented by providers with a route of their own that
-// receives events the SignedWebhook route cannot serve (a push whose key
-// rides in the query, which must leave Caddy's access log before any check
-// of the core). The core hands it the Recorder when the handler is
-// provisioned, before any request.
-type PushReceiver interface {
-	ReceivePushes(record Recorder)
-}

@@ -99,8 +99,6 @@ const (
 // Host is what the core provides to a provider.
 type Host struct {
 	Logger *zap.Logger
-	// Sessions is the session store (Caddy storage, namespaced per handler).
-	Sessions session.Store
 	// Tokens is shared by every handler with the same prefix and provider
 	// configuration (placeholders resolved: the account and credentials are
 	// in it), and survives reloads.
@@ -111,29 +109,15 @@ type Host struct {
 	Transport *http.Transport
 	// Timeout is the longest a provider call may take.
 	Timeout time.Duration
-	// SessionTTL is the configured session lifetime.
-	SessionTTL time.Duration
 	// Prefix is the handler's path prefix, e.g. "/api".
 	Prefix string
 	// Now is the clock.
 	Now func() time.Time
 
-	// SessionFromCookie returns the live session bound to the request's
-	// session cookie, or nil.
-	SessionFromCookie func(r *http.Request) *session.Session
-	// BindSession sets the cookie binding the browser to s; providers call
-	// it for every session a start route answers with (it also counts the
-	// session as started or resumed in the metrics).
-	BindSession func(w http.ResponseWriter, r *http.Request, s *session.Session)
-	// AllowCreate applies the per-client quota on session creation; it
-	// returns a 429 *Error when the client is over it.
-	AllowCreate func(r *http.Request) error
-	// CheckRedirect returns a 400 *Error unless raw is an allowed
-	// redirection URL.
-	CheckRedirect func(r *http.Request, raw string) error
-	// Record stores a provider event on the session it belongs to. It
-	// reports whether the event was new (a retried delivery is not).
-	Record func(ctx context.Context, ev Event) (s *session.Session, isNew bool, err error)
+	// Record records events a provider route received itself (a push the
+	// SignedWebhook route cannot serve) by the rules of the kit's webhooks;
+	// see Recorder.
+	Record Recorder
 	// Redact registers a long-lived credential the provider obtained (an
 	// executive token, say) so that it never appears in a log line. The
 	// registry is never pruned: do not register per-session tokens (the
@@ -142,13 +126,6 @@ type Host struct {
 	// RedactUntil is Redact for a credential that expires: it is pruned
 	// from the registry after until, so repeated logins do not grow it.
 	RedactUntil func(secret string, until time.Time)
-	// Claim takes the one-time right to perform the side effect name (say
-	// "approve") for the provider session ref, under the storage lock,
-	// across every instance sharing the storage. It reports false when another delivery
-	// holds or has used it. Call release when the side effect failed, so
-	// that a retry can claim it again; leave it claimed when it succeeded.
-	// Claims expire after ttl.
-	Claim func(ctx context.Context, ref, name string, ttl time.Duration) (ok bool, release func(), err error)
 	// Observe is called for every provider call (metrics).
 	Observe func(op string, status int, d time.Duration)
 	// Count records an event in the metrics, for what the core cannot see
