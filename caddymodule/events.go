@@ -363,12 +363,12 @@ func (h *Handler) heartbeat() {
 	}
 }
 
-// refresh asks a Refresher provider for news of a pending session: at most
+// refresh asks an EventRefresher provider for news of a pending session: at most
 // once per provider.RefreshEvery per session and process, however many
 // streams and /session polls ask at once (singleflight), and with at most
 // MaxRefreshes provider reads in flight.
 func (h *Handler) refresh(ctx context.Context, s *session.Session) *session.Session {
-	rf, ok := h.provider.(provider.Refresher)
+	er, ok := h.provider.(provider.EventRefresher)
 	if !ok || s.Result != "" {
 		return s
 	}
@@ -388,23 +388,7 @@ func (h *Handler) refresh(ctx context.Context, s *session.Session) *session.Sess
 		// Shared by every caller: none of their cancellations ends it.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(h.Timeout))
 		defer cancel()
-		if er, ok := h.provider.(provider.EventRefresher); ok {
-			return h.refreshKit(cctx, s, er), nil
-		}
-		ev, err := rf.Refresh(cctx, s)
-		if err != nil {
-			h.logger.Warn("refreshing session status failed", zap.String("session", session.LogID(s.UniqueID)), zap.String("error", redactErr(err)))
-			return nil, nil
-		}
-		if ev.Key == "" {
-			return nil, nil
-		}
-		ev.Ref = s.Ref
-		ns, _, err := h.record(cctx, ev)
-		if err != nil {
-			return nil, nil
-		}
-		return ns, nil
+		return h.refreshKit(cctx, s, er), nil
 	})
 	if ns, ok := v.(*session.Session); ok && ns != nil {
 		return ns

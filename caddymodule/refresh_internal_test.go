@@ -23,7 +23,7 @@ type slowRefresher struct {
 func (p *slowRefresher) ProvisionIDV(caddy.Context, *provider.Host) error { return nil }
 func (p *slowRefresher) Routes() []provider.Route                         { return nil }
 func (p *slowRefresher) Secrets() []string                                { return nil }
-func (p *slowRefresher) Refresh(ctx context.Context, s *session.Session) (provider.Event, error) {
+func (p *slowRefresher) RefreshEvent(ctx context.Context, s *session.Session) (provider.KitEvent, error) {
 	p.calls.Add(1)
 	n := p.inFlight.Add(1)
 	for {
@@ -34,7 +34,7 @@ func (p *slowRefresher) Refresh(ctx context.Context, s *session.Session) (provid
 	}
 	<-p.release
 	p.inFlight.Add(-1)
-	return provider.Event{}, nil // nothing new: nothing recorded
+	return provider.KitEvent{}, nil // nothing new: nothing recorded
 }
 
 func refreshHandler(p provider.Provider, ns string) *Handler {

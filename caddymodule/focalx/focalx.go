@@ -182,8 +182,7 @@ func (p *Focalx) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	sum := sha256.Sum256([]byte(strings.Join([]string{base.String(), p.clientKey, p.clientSecret, p.pubKey, string(p.key), string(p.mode)}, "\x00")))
 	p.account = hex.EncodeToString(sum[:8])
 	p.host = h
-	p.up = &upstream.Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1,
-		Logger: h.Logger, Provider: "focalx", Observe: h.Observe}
+	p.up = upstream.ForHost(h, "focalx", base)
 	h.Logger.Debug("focalx provider ready", zap.String("cipher", string(p.mode)), zap.String("user_email", p.userEmail))
 	return nil
 }

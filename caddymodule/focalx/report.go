@@ -176,4 +176,3 @@ func reportMeta(rep DamageReport) map[string]string {
 	}
 	return m
 }
-

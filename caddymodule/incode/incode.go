@@ -158,8 +158,7 @@ func (p *Incode) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	}
 	p.host = h
 	p.relogin = new(relogin)
-	p.up = &upstream.Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1,
-		Logger: h.Logger, Provider: "incode", Observe: h.Observe}
+	p.up = upstream.ForHost(h, "incode", base)
 	p.proxy = passthrough.New(base, "/0/omni/", h.Transport, h.Logger)
 	p.base = base
 	if p.ExposeExecutiveToken {

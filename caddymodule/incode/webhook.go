@@ -217,16 +217,6 @@ func (p *Incode) readScore(ctx context.Context, e *provider.EventEffect, known *
 	return nil
 }
 
-// Refresh implements provider.Refresher: while a session has no result,
-// the core asks at most every few seconds. It reads the onboarding status
-// with the executive token and, once it is one after which the verdict can
-// be final, the score; so a session whose webhook was missed, or arrived
-// while the score was still UNKNOWN, still reaches a result.
-func (p *Incode) Refresh(ctx context.Context, s *session.Session) (provider.Event, error) {
-	ev, err := p.RefreshEvent(ctx, s)
-	return ev.Event, err
-}
-
 // RefreshEvent implements provider.EventRefresher: Refresh, recorded by the
 // same rules as the webhooks.
 func (p *Incode) RefreshEvent(ctx context.Context, s *session.Session) (provider.KitEvent, error) {
@@ -327,7 +317,6 @@ func orUnknown(s string) string {
 }
 
 var (
-	_ provider.Refresher       = (*Incode)(nil)
 	_ provider.EventRefresher  = (*Incode)(nil)
 	_ provider.Starter         = (*Incode)(nil)
 	_ provider.StartChecker    = (*Incode)(nil)

@@ -329,9 +329,3 @@ func (p *Onfido) RefreshEvent(ctx context.Context, s *session.Session) (provider
 	}
 	return eventOf(s.Ref, wr.Status, at), nil
 }
-
-// Refresh implements provider.Refresher (the core calls RefreshEvent).
-func (p *Onfido) Refresh(ctx context.Context, s *session.Session) (provider.Event, error) {
-	ev, err := p.RefreshEvent(ctx, s)
-	return ev.Event, err
-}

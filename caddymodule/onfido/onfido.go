@@ -144,8 +144,7 @@ func (p *Onfido) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 	base.RawPath = ""
 	p.base = base.String()
 	p.host = h
-	p.up = &upstream.Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1,
-		Logger: h.Logger, Provider: Name, Observe: h.Observe}
+	p.up = upstream.ForHost(h, Name, base)
 	return nil
 }
 
@@ -174,7 +173,6 @@ var (
 	_ provider.TokenRefresher  = (*Onfido)(nil)
 	_ provider.WebhookVerifier = (*Onfido)(nil)
 	_ provider.WebhookParser   = (*Onfido)(nil)
-	_ provider.Refresher       = (*Onfido)(nil)
 	_ provider.EventRefresher  = (*Onfido)(nil)
 	_ caddyfile.Unmarshaler    = (*Onfido)(nil)
 )

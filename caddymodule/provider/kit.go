@@ -156,12 +156,16 @@ type KitEvent struct {
 	Decision bool
 }
 
-// EventRefresher is implemented by kit providers whose refresher knows the
-// time and kind of what it read; the core then records refreshes through the
-// same rules as webhooks. Such providers implement Refresher too.
+// EventRefresher is implemented by providers that can read a session's
+// outcome from their API (useful where webhooks are not published or not
+// configured). The core calls it from GET <prefix>/session and the event
+// stream while the session has no result, at most once per RefreshEvery
+// per session, and records what it read by the same rules as webhooks.
 type EventRefresher interface {
-	// RefreshEvent is Refresh with the event's time and kind. An empty Key
-	// means nothing new.
+	// RefreshEvent returns the session's current state as an event whose
+	// Key identifies that state (so an unchanged state is recorded once),
+	// with its time and whether it decides the result; an empty Key means
+	// nothing new.
 	RefreshEvent(ctx context.Context, s *session.Session) (KitEvent, error)
 }
 

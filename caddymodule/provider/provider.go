@@ -9,7 +9,6 @@
 package provider
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-idv/caddy-idv/caddymodule/placeholder"
-	"github.com/caddy-idv/caddy-idv/caddymodule/session"
 	"github.com/caddy-idv/caddy-idv/caddymodule/tokencache"
 )
 
@@ -164,17 +162,6 @@ func ParseBaseURL(field, raw string) (*url.URL, error) {
 // Called after ProvisionIDV.
 type Identifier interface {
 	Identity() string
-}
-
-// Refresher is implemented by providers that can read a session's outcome
-// from the provider's API (useful where webhooks are not published or not
-// configured). The core calls it from GET <prefix>/session and the event
-// stream while the session has no result, at most once per RefreshEvery.
-type Refresher interface {
-	// Refresh returns the session's current state as an Event whose Key
-	// identifies that state (so an unchanged state is recorded once), or an
-	// Event with an empty Key when there is nothing new.
-	Refresh(ctx context.Context, s *session.Session) (Event, error)
 }
 
 // RefreshEvery bounds how often one session is refreshed from the provider.

@@ -190,8 +190,7 @@ func (p *Regula) ProvisionIDV(ctx caddy.Context, h *provider.Host) error {
 	p.keyHeader = authValue(scheme, startDefault, p.key)
 	p.resultsKey = authValue(resultsScheme, "ApiKey", p.key)
 	p.host = h
-	p.up = &upstream.Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1,
-		Logger: h.Logger, Provider: Name, Observe: h.Observe}
+	p.up = upstream.ForHost(h, Name, base)
 	p.proxy = passthrough.New(base, "/api/", h.Transport, h.Logger)
 	return nil
 }
@@ -235,7 +234,6 @@ var (
 	_ provider.WebhookParser   = (*Regula)(nil)
 	_ provider.WebhookEffector = (*Regula)(nil)
 	_ provider.WebhookAnswerer = (*Regula)(nil)
-	_ provider.Refresher       = (*Regula)(nil)
 	_ provider.EventRefresher  = (*Regula)(nil)
 	_ caddyfile.Unmarshaler    = (*Regula)(nil)
 )

@@ -304,9 +304,3 @@ func (p *Regula) RefreshEvent(ctx context.Context, s *session.Session) (provider
 	}
 	return eventOf(s.Ref, status), nil
 }
-
-// Refresh implements provider.Refresher (the core calls RefreshEvent).
-func (p *Regula) Refresh(ctx context.Context, s *session.Session) (provider.Event, error) {
-	ev, err := p.RefreshEvent(ctx, s)
-	return ev.Event, err
-}

@@ -429,9 +429,3 @@ func (p *Sumsub) RefreshEvent(ctx context.Context, s *session.Session) (provider
 	}
 	return ev, nil
 }
-
-// Refresh implements provider.Refresher (the core calls RefreshEvent).
-func (p *Sumsub) Refresh(ctx context.Context, s *session.Session) (provider.Event, error) {
-	ev, err := p.RefreshEvent(ctx, s)
-	return ev.Event, err
-}

@@ -149,8 +149,7 @@ func (p *Sumsub) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 	base.RawPath = ""
 	p.base = base.String()
 	p.host = h
-	p.up = &upstream.Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1,
-		Logger: h.Logger, Provider: Name, Observe: h.Observe}
+	p.up = upstream.ForHost(h, Name, base)
 	return nil
 }
 
@@ -178,7 +177,6 @@ var (
 	_ provider.TokenRefresher  = (*Sumsub)(nil)
 	_ provider.WebhookVerifier = (*Sumsub)(nil)
 	_ provider.WebhookParser   = (*Sumsub)(nil)
-	_ provider.Refresher       = (*Sumsub)(nil)
 	_ provider.EventRefresher  = (*Sumsub)(nil)
 	_ provider.SessionOwner    = (*Sumsub)(nil)
 	_ caddyfile.Unmarshaler    = (*Sumsub)(nil)

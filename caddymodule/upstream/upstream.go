@@ -63,6 +63,12 @@ type Client struct {
 	Observe       Observer
 }
 
+// ForHost is the client a provider calls its API with: the handler's HTTP
+// client, timeout, logger and metrics, one retry of idempotent calls.
+func ForHost(h *provider.Host, name string, base *url.URL) *Client {
+	return &Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1, Logger: h.Logger, Provider: name, Observe: h.Observe}
+}
+
 // Request is one call.
 type Request struct {
 	// Op names the call in logs and metrics, e.g. "omni/start".

@@ -272,9 +272,3 @@ func (p *Veriff) RefreshEvent(ctx context.Context, s *session.Session) (provider
 	}
 	return eventOf(d), nil
 }
-
-// Refresh implements provider.Refresher (the core calls RefreshEvent).
-func (p *Veriff) Refresh(ctx context.Context, s *session.Session) (provider.Event, error) {
-	ev, err := p.RefreshEvent(ctx, s)
-	return ev.Event, err
-}

@@ -120,8 +120,7 @@ func (p *Veriff) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 	}
 	p.base = base.String()
 	p.host = h
-	p.up = &upstream.Client{Base: base, HTTP: h.HTTP, Timeout: h.Timeout, Retries: 1,
-		Logger: h.Logger, Provider: Name, Observe: h.Observe}
+	p.up = upstream.ForHost(h, Name, base)
 	return nil
 }
 
@@ -148,7 +147,6 @@ var (
 	_ provider.Starter         = (*Veriff)(nil)
 	_ provider.WebhookVerifier = (*Veriff)(nil)
 	_ provider.WebhookParser   = (*Veriff)(nil)
-	_ provider.Refresher       = (*Veriff)(nil)
 	_ provider.EventRefresher  = (*Veriff)(nil)
 	_ caddyfile.Unmarshaler    = (*Veriff)(nil)
 )
