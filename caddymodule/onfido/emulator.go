@@ -1,10 +1,9 @@
 package onfido
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -125,7 +124,7 @@ var outcomes = []sandbox.Outcome{
 // ProvisionSandbox implements sandbox.Emulator.
 func (e *Emulator) ProvisionSandbox(_ caddy.Context, h *sandbox.Host) error {
 	if e.APIToken == "" || e.WorkflowID == "" {
-		return errString("onfido: api_token and workflow_id are required")
+		return errors.New("onfido: api_token and workflow_id are required")
 	}
 	e.host = h
 	e.state = h.Shared("onfido:"+e.APIToken, func() any {
@@ -143,10 +142,6 @@ func (e *Emulator) ProvisionSandbox(_ caddy.Context, h *sandbox.Host) error {
 		}}
 	return nil
 }
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
 
 // ServeSandbox implements sandbox.Emulator.
 func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
@@ -219,20 +214,6 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-func origin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
-func randomToken() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // createApplicant is POST /v3.6/applicants.
 func (e *Emulator) createApplicant(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	if !e.auth(w, r) {
@@ -297,7 +278,7 @@ func (e *Emulator) runJSON(r *http.Request, run *emuRun) map[string]any {
 	return map[string]any{"id": run.ID, "applicant_id": run.ApplicantID, "workflow_id": run.WorkflowID,
 		"workflow_version_id": 1, "status": run.Status, "dashboard_url": "https://dashboard.onfido.com/results/" + run.ID,
 		"output": map[string]any{}, "reasons": []any{}, "error": nil, "sdk_token": tok, "customer_user_id": cuid, "tags": []any{},
-		"link": map[string]any{"url": origin(r) + "/wr/" + run.LinkToken, "completed_redirect_url": redirect,
+		"link": map[string]any{"url": sandbox.Origin(r) + "/wr/" + run.LinkToken, "completed_redirect_url": redirect,
 			"expired_redirect_url": nil, "expires_at": nil, "language": nil},
 		"created_at": stamp(run.CreatedAt), "updated_at": stamp(run.UpdatedAt)}
 }
@@ -340,7 +321,7 @@ func (e *Emulator) createRun(w http.ResponseWriter, r *http.Request, _ map[strin
 	}
 	now := time.Now().UTC()
 	run := &emuRun{ID: uuid.NewString(), ApplicantID: in.ApplicantID, WorkflowID: in.WorkflowID, Status: "awaiting_input",
-		LinkToken: randomToken(), CustomerUserID: in.CustomerUserID, Redirect: in.Link.CompletedRedirectURL, CreatedAt: now, UpdatedAt: now}
+		LinkToken: sandbox.RandomHex(16), CustomerUserID: in.CustomerUserID, Redirect: in.Link.CompletedRedirectURL, CreatedAt: now, UpdatedAt: now}
 	if !e.NoRunSDKToken {
 		run.SDKToken = e.mintSDKToken(in.ApplicantID, run.ID, "")
 	}
@@ -437,13 +418,8 @@ func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request, p map[string]s
 // decide shows the outcome page (GET) or completes the run (POST): its
 // status changes and a signed workflow_run.completed webhook is sent.
 func (e *Emulator) decide(w http.ResponseWriter, r *http.Request, run *emuRun, action, title string) {
-	if r.Method == http.MethodGet {
-		sandbox.WriteOutcomePage(w, title, action, outcomes)
-		return
-	}
-	outcome := sandbox.ReadOutcome(r, outcomes)
+	outcome := sandbox.OutcomeForm(w, r, title, action, outcomes)
 	if outcome == "" {
-		http.Error(w, "Choose one of the outcomes.", http.StatusBadRequest)
 		return
 	}
 	now := time.Now().UTC()
@@ -460,7 +436,7 @@ func (e *Emulator) decide(w http.ResponseWriter, r *http.Request, run *emuRun, a
 	body, _ := json.Marshal(map[string]any{"payload": map[string]any{
 		"resource_type": "workflow_run", "action": "workflow_run.completed",
 		"object": map[string]any{"id": run.ID, "status": outcome, "completed_at_iso8601": now.Format(time.RFC3339),
-			"href": origin(r) + "/v3.6/workflow_runs/" + run.ID},
+			"href": sandbox.Origin(r) + "/v3.6/workflow_runs/" + run.ID},
 		"resource": resource}})
 	e.state.mu.Unlock()
 	e.send(body, nil)

@@ -2,10 +2,10 @@ package veriff
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -114,7 +114,7 @@ var codes = map[string]int{"approved": 9001, "declined": 9102, "resubmission_req
 // ProvisionSandbox implements sandbox.Emulator.
 func (e *Emulator) ProvisionSandbox(_ caddy.Context, h *sandbox.Host) error {
 	if e.APIKey == "" || e.SharedSecret == "" {
-		return errString("veriff: api_key and shared_secret are required")
+		return errors.New("veriff: api_key and shared_secret are required")
 	}
 	e.host = h
 	e.state = h.Shared("veriff:"+e.APIKey, func() any {
@@ -128,10 +128,6 @@ func (e *Emulator) ProvisionSandbox(_ caddy.Context, h *sandbox.Host) error {
 		}}
 	return nil
 }
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
 
 // ServeSandbox implements sandbox.Emulator.
 func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
@@ -189,12 +185,6 @@ func (e *Emulator) auth(w http.ResponseWriter, r *http.Request, msg []byte, requ
 
 func mustHex(s string) []byte { b, _ := hex.DecodeString(s); return b }
 
-func randomToken() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // createSession is POST /v1/sessions.
 func (e *Emulator) createSession(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
@@ -230,25 +220,17 @@ func (e *Emulator) createSession(w http.ResponseWriter, r *http.Request, _ map[s
 		failCode(w, http.StatusBadRequest, "1501", "Vendor data must be a string shorter than 1000 characters.")
 		return
 	}
-	s := &emuSession{ID: uuid.NewString(), AttemptID: uuid.NewString(), Token: randomToken(), VendorData: v.VendorData,
+	s := &emuSession{ID: uuid.NewString(), AttemptID: uuid.NewString(), Token: sandbox.RandomHex(24), VendorData: v.VendorData,
 		Callback: v.Callback, FirstName: v.Person.FirstName, LastName: v.Person.LastName, Status: "created", CreatedAt: time.Now().UTC()}
 	e.state.mu.Lock()
 	e.state.byID[s.ID] = s
 	e.state.byToken[s.Token] = s
 	e.state.mu.Unlock()
-	host := origin(r)
+	host := sandbox.Origin(r)
 	sandbox.WriteJSON(w, http.StatusCreated, map[string]any{"status": "success", "verification": map[string]any{
 		"id": s.ID, "url": host + "/v/" + s.Token, "vendorData": nullable(s.VendorData), "host": host,
 		"status": "created", "sessionToken": e.host.Signer.Mint(map[string]any{"session_id": s.ID}, 7*24*time.Hour),
 	}})
-}
-
-func origin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
 }
 
 func nullable(s string) any {
@@ -287,14 +269,9 @@ func (e *Emulator) flow(w http.ResponseWriter, r *http.Request, p map[string]str
 		http.Error(w, "This verification link is not valid.", http.StatusNotFound)
 		return
 	}
-	if r.Method == http.MethodGet {
-		// The form posts to this very URL, so a ?redirect= (below) is kept.
-		sandbox.WriteOutcomePage(w, "Veriff sandbox verification", r.URL.RequestURI(), outcomes)
-		return
-	}
-	outcome := sandbox.ReadOutcome(r, outcomes)
+	// The form posts to this very URL, so a ?redirect= (below) is kept.
+	outcome := sandbox.OutcomeForm(w, r, "Veriff sandbox verification", r.URL.RequestURI(), outcomes)
 	if outcome == "" {
-		http.Error(w, "Choose one of the outcomes.", http.StatusBadRequest)
 		return
 	}
 	now := time.Now().UTC()
@@ -326,13 +303,7 @@ func (e *Emulator) flow(w http.ResponseWriter, r *http.Request, p map[string]str
 	e.state.mu.Unlock()
 	// The event first, then the decision, one after the other, as Veriff
 	// orders them (progress precedes the decision).
-	go func() {
-		for _, b := range [][]byte{event, decision} {
-			done := make(chan error, 1)
-			e.send(b, done)
-			<-done
-		}
-	}()
+	sandbox.InOrder([][]byte{event, decision}, e.send)
 	if callback != "" {
 		http.Redirect(w, r, callback, http.StatusSeeOther)
 		return
