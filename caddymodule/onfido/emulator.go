@@ -1,7 +1,6 @@
 package onfido
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -179,14 +178,7 @@ func invalid(w http.ResponseWriter, field, msg string) {
 }
 
 func (e *Emulator) credential(r *http.Request) string {
-	a := r.Header.Get("Authorization")
-	switch {
-	case a == "":
-		return sandbox.CredNone
-	case subtle.ConstantTimeCompare([]byte(a), []byte("Token token="+e.APIToken)) == 1:
-		return sandbox.CredAPIKey
-	}
-	return sandbox.CredInvalid
+	return sandbox.Credential(r.Header.Get("Authorization"), "Token token="+e.APIToken)
 }
 
 // auth checks the API token as Onfido does: 401 without or with a wrong one.

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
 	"strings"
@@ -66,4 +67,17 @@ func OutcomeForm(w http.ResponseWriter, r *http.Request, title, action string, o
 		http.Error(w, "Choose one of the outcomes.", http.StatusBadRequest)
 	}
 	return outcome
+}
+
+// Credential classifies a credential as given (got) against the one the
+// emulated account accepts, in constant time: CredNone, CredAPIKey or
+// CredInvalid.
+func Credential(got, want string) string {
+	switch {
+	case got == "":
+		return CredNone
+	case subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1:
+		return CredAPIKey
+	}
+	return CredInvalid
 }

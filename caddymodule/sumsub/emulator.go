@@ -174,13 +174,7 @@ func writeCode(w http.ResponseWriter, status, errorCode int, errorName, msg stri
 }
 
 func (e *Emulator) credential(r *http.Request) string {
-	switch t := r.Header.Get("X-App-Token"); {
-	case t == "":
-		return sandbox.CredNone
-	case subtle.ConstantTimeCompare([]byte(t), []byte(e.AppToken)) == 1:
-		return sandbox.CredAPIKey
-	}
-	return sandbox.CredInvalid
+	return sandbox.Credential(r.Header.Get("X-App-Token"), e.AppToken)
 }
 
 // auth reads the body and checks the app token, the timestamp's window and

@@ -2,7 +2,6 @@ package veriff
 
 import (
 	"crypto/hmac"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -148,13 +147,7 @@ func failCode(w http.ResponseWriter, status int, code, msg string) {
 }
 
 func (e *Emulator) credential(r *http.Request) string {
-	switch k := r.Header.Get("X-Auth-Client"); {
-	case k == "":
-		return sandbox.CredNone
-	case subtle.ConstantTimeCompare([]byte(k), []byte(e.APIKey)) == 1:
-		return sandbox.CredAPIKey
-	}
-	return sandbox.CredInvalid
+	return sandbox.Credential(r.Header.Get("X-Auth-Client"), e.APIKey)
 }
 
 // auth checks X-AUTH-CLIENT, and the HMAC of msg when signed or required.
