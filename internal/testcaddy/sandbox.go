@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,4 +178,38 @@ func HMACHex(h func() hash.Hash, key, body string) string {
 	m := hmac.New(h, []byte(key))
 	m.Write([]byte(body))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Stack is a running site with the idv handler (server "site") and its
+// sandbox (server "sandbox"): the providers' journeys.
+type Stack struct {
+	T  testing.TB
+	In *Instance
+}
+
+// Do calls path on the site and decodes its JSON answer.
+func (s *Stack) Do(c *http.Client, method, path, body string, hdr ...string) (int, map[string]any) {
+	s.T.Helper()
+	return DoJSON(s.T, c, method, s.In.URL("site", path), body, hdr...)
+}
+
+// Await polls the site's GET /api/session until cond holds (no timing
+// assertion: the deadline only bounds a broken test).
+func (s *Stack) Await(c *http.Client, what string, cond func(map[string]any) bool) map[string]any {
+	s.T.Helper()
+	return AwaitJSON(s.T, c, s.In.URL("site", "/api/session"), what, cond)
+}
+
+// ChooseOutcome completes an emulator's hosted outcome page at pageURL as a
+// user would: the page must offer outcome; the POST's answer is returned
+// (redirects are not followed).
+func (s *Stack) ChooseOutcome(pageURL, outcome string) (int, http.Header, string) {
+	s.T.Helper()
+	c := Client()
+	st, _, page := Do(s.T, c, "GET", pageURL, nil)
+	if st != 200 || !strings.Contains(page, `value="`+outcome+`"`) {
+		s.T.Fatalf("outcome page %s: %d %s", pageURL, st, page)
+	}
+	return Do(s.T, c, "POST", pageURL, strings.NewReader(url.Values{"outcome": {outcome}}.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded")
 }

@@ -24,6 +24,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+
 	// every module a test Caddyfile may use
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
@@ -45,6 +47,14 @@ func Main(m interface{ Run() int }) int {
 	_ = caddy.Stop()
 	os.RemoveAll(dir)
 	return code
+}
+
+// MainQuickRefresh is Main for the providers' journeys: refreshes are rate
+// limited per session, and tests that poll GET /api/session for an outcome
+// need not wait seconds between them.
+func MainQuickRefresh(m interface{ Run() int }) int {
+	provider.RefreshEvery = 100 * time.Millisecond
+	return Main(m)
 }
 
 // Instance is a running Caddy.
