@@ -303,10 +303,7 @@ func TestSignatures(t *testing.T) {
 		}
 		return st
 	}
-	events := func() int {
-		_, v := s.Do(c, "GET", "/api/session", "")
-		return len(v["events"].([]any))
-	}
+	events := func() int { return s.Events(c) }
 	n0 := events() // the refresher's progress event (awaiting_input)
 	for _, tc := range []struct {
 		name string
@@ -337,15 +334,7 @@ func TestSignatures(t *testing.T) {
 		t.Fatalf("valid: %d", st)
 	}
 	n := events()
-	if st := hook(approved, "X-SHA2-Signature", sig(hookToken, approved)); st != 200 || events() != n {
-		t.Fatalf("replay: %d, %d events (had %d)", st, events(), n)
-	}
-	if st := hook(older, "X-SHA2-Signature", sig(hookToken, older)); st != 200 {
-		t.Fatalf("older: %d", st)
-	}
-	if _, v := s.Do(c, "GET", "/api/session", ""); v["result"] != "verified" || v["status"] != "approved" {
-		t.Fatalf("an older decision replaced a newer one: %v", v)
-	}
+	s.CheckReplayAndOlder(c, func(b string) int { return hook(b, "X-SHA2-Signature", sig(hookToken, b)) }, approved, older, "verified", "approved")
 	// Other resources are acknowledged and change nothing.
 	check := `{"payload":{"resource_type":"check","action":"check.completed","object":{"id":"check-123","status":"complete","completed_at_iso8601":"2026-01-01T12:00:00Z","href":"https://api.onfido.com/v3/checks/check-123"}}}`
 	if st := hook(check, "X-SHA2-Signature", sig(hookToken, check)); st != 200 || events() != n+1 {

@@ -348,10 +348,7 @@ func TestSignatures(t *testing.T) {
 		st, _ := s.Do(testcaddy.Client(), "POST", "/api/webhook", body, hdr...)
 		return st
 	}
-	events := func() int {
-		_, v := s.Do(c, "GET", "/api/session", "")
-		return len(v["events"].([]any))
-	}
+	events := func() int { return s.Events(c) }
 	base := events() // the refresher may have read the applicant (init)
 	for _, tc := range []struct {
 		name string
@@ -389,16 +386,7 @@ func TestSignatures(t *testing.T) {
 		t.Fatalf("GREEN: %v", v)
 	}
 	// Replayed and older deliveries are acknowledged and change nothing.
-	n := events()
-	if st := hook(green, "X-Payload-Digest", hmacHex(sha256.New, hookKey, green)); st != 200 || events() != n {
-		t.Fatalf("replay: %d, %d events (had %d)", st, events(), n)
-	}
-	if st := hook(older, "X-Payload-Digest", hmacHex(sha256.New, hookKey, older), "X-Payload-Digest-Alg", "HMAC_SHA256_HEX"); st != 200 {
-		t.Fatalf("older: %d", st)
-	}
-	if _, v := s.Do(c, "GET", "/api/session", ""); v["result"] != "verified" || v["status"] != "GREEN" {
-		t.Fatalf("an older decision replaced a newer one: %v", v)
-	}
+	s.CheckReplayAndOlder(c, func(b string) int { return hook(b, "X-Payload-Digest", hmacHex(sha256.New, hookKey, b)) }, green, older, "verified", "GREEN")
 	// A later decision (the person found out later) replaces it.
 	if st := hook(red, "X-Payload-Digest", hmacHex(sha256.New, hookKey, red), "X-Payload-Digest-Alg", "HMAC_SHA256_HEX"); st != 200 {
 		t.Fatalf("red: %d", st)

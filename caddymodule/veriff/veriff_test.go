@@ -183,10 +183,7 @@ func TestSignatures(t *testing.T) {
 		}
 		return st
 	}
-	events := func() int {
-		_, v := s.Do(c, "GET", "/api/session", "")
-		return len(v["events"].([]any))
-	}
+	events := func() int { return s.Events(c) }
 	for _, tc := range []struct {
 		name string
 		body string
@@ -218,17 +215,7 @@ func TestSignatures(t *testing.T) {
 	if st := hook(approved, "X-HMAC-SIGNATURE", sig(secret, approved)); st != 200 {
 		t.Fatalf("valid: %d", st)
 	}
-	// Replayed and older deliveries are acknowledged and change nothing.
-	n := events()
-	if st := hook(approved, "X-HMAC-SIGNATURE", sig(secret, approved)); st != 200 || events() != n {
-		t.Fatalf("replay: %d, %d events (had %d)", st, events(), n)
-	}
-	if st := hook(older, "X-HMAC-SIGNATURE", sig(secret, older)); st != 200 {
-		t.Fatalf("older: %d", st)
-	}
-	if _, v := s.Do(c, "GET", "/api/session", ""); v["result"] != "verified" || v["status"] != "approved" {
-		t.Fatalf("an older decision replaced a newer one: %v", v)
-	}
+	s.CheckReplayAndOlder(c, func(b string) int { return hook(b, "X-HMAC-SIGNATURE", sig(secret, b)) }, approved, older, "verified", "approved")
 
 	// No shared secret: fail closed.
 	s2 := startStack(t, stackOpts{noWebhooks: true, secrets: "# none"})

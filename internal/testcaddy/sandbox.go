@@ -213,3 +213,30 @@ func (s *Stack) ChooseOutcome(pageURL, outcome string) (int, http.Header, string
 	return Do(s.T, c, "POST", pageURL, strings.NewReader(url.Values{"outcome": {outcome}}.Encode()),
 		"Content-Type", "application/x-www-form-urlencoded")
 }
+
+// Events counts the events of c's session.
+func (s *Stack) Events(c *http.Client) int {
+	s.T.Helper()
+	_, v := s.Do(c, "GET", "/api/session", "")
+	evs, _ := v["events"].([]any)
+	return len(evs)
+}
+
+// CheckReplayAndOlder proves the webhook pipeline's last rules on c's
+// session, whose decision final was just delivered: a replay of final
+// (deliver signs and posts a body, returning the status) is acknowledged and
+// records nothing, and an older decision is acknowledged and changes
+// nothing: the session keeps result and status.
+func (s *Stack) CheckReplayAndOlder(c *http.Client, deliver func(body string) int, final, older, result, status string) {
+	s.T.Helper()
+	n := s.Events(c)
+	if st := deliver(final); st != 200 || s.Events(c) != n {
+		s.T.Fatalf("replay: %d, %d events (had %d)", st, s.Events(c), n)
+	}
+	if st := deliver(older); st != 200 {
+		s.T.Fatalf("older: %d", st)
+	}
+	if _, v := s.Do(c, "GET", "/api/session", ""); v["result"] != result || v["status"] != status {
+		s.T.Fatalf("an older decision replaced a newer one: %v", v)
+	}
+}
