@@ -38,40 +38,14 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if o.hookTokens == "" {
 		o.hookTokens = "webhook_token " + hookToken + "\n\t\t\twebhook_token " + previous
 	}
-	hook := "webhook_url http://127.0.0.1:@@site@@/api/webhook\n\t\t\twebhook_retry 20ms 2 6"
-	if o.noWebhooks {
-		hook = ""
-	}
 	runToken := "on"
 	if o.noRunToken {
 		runToken = "off"
 	}
-	in := testcaddy.Start(t, fmt.Sprintf(`
-http://127.0.0.1:@@site@@ {
-	idv {
-		onfido {
-			api_url http://127.0.0.1:@@sandbox@@
-			api_token %s
-			workflow_id %s
-			%s
-			%s
-		}
-		session_quota off
-	}
-	respond "frontend"
-}
-http://127.0.0.1:@@sandbox@@ {
-	idv_sandbox {
-		onfido {
-			api_token %s
-			workflow_id %s
-			webhook_token %s
-			run_sdk_token %s
-			%s
-		}
-	}
-}`, apiToken, workflowID, o.hookTokens, o.providerExt, apiToken, workflowID, hookToken, runToken, hook), testcaddy.Options{LogFile: true})
-	return &stack{testcaddy.Stack{T: t, In: in}}
+	return &stack{testcaddy.StartStack(t, "onfido",
+		[]string{"api_token " + apiToken, "workflow_id " + workflowID, o.hookTokens, o.providerExt},
+		[]string{"api_token " + apiToken, "workflow_id " + workflowID, "webhook_token " + hookToken, "run_sdk_token " + runToken},
+		!o.noWebhooks)}
 }
 
 // choose completes the page at pageURL (the SDK stand-in or the hosted

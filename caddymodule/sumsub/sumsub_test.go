@@ -41,38 +41,10 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if o.alg == "" {
 		o.alg = "HMAC_SHA256_HEX"
 	}
-	hook := "webhook_url http://127.0.0.1:@@site@@/api/webhook\n\t\t\twebhook_retry 20ms 2 6"
-	if o.noWebhooks {
-		hook = ""
-	}
-	in := testcaddy.Start(t, fmt.Sprintf(`
-http://127.0.0.1:@@site@@ {
-	idv {
-		sumsub {
-			api_url http://127.0.0.1:@@sandbox@@
-			app_token %s
-			secret_key %s
-			level_name %s
-			%s
-			%s
-		}
-		session_quota off
-	}
-	respond "frontend"
-}
-http://127.0.0.1:@@sandbox@@ {
-	idv_sandbox {
-		sumsub {
-			app_token %s
-			secret_key %s
-			level_name %s
-			webhook_secret %s
-			webhook_alg %s
-			%s
-		}
-	}
-}`, appToken, secretKey, level, o.hookSecret, o.extra, appToken, secretKey, level, hookKey, o.alg, hook), testcaddy.Options{LogFile: true})
-	return &stack{testcaddy.Stack{T: t, In: in}}
+	return &stack{testcaddy.StartStack(t, "sumsub",
+		[]string{"app_token " + appToken, "secret_key " + secretKey, "level_name " + level, o.hookSecret, o.extra},
+		[]string{"app_token " + appToken, "secret_key " + secretKey, "level_name " + level, "webhook_secret " + hookKey, "webhook_alg " + o.alg},
+		!o.noWebhooks)}
 }
 
 // choose completes the WebSDK stand-in opened with token, as a user would.

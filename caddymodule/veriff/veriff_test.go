@@ -31,33 +31,9 @@ func startStack(t *testing.T, o stackOpts) *stack {
 	if o.secrets == "" {
 		o.secrets = "shared_secret " + secret + "\n\t\t\tshared_secret " + previous
 	}
-	hook := "webhook_url http://127.0.0.1:@@site@@/api/webhook\n\t\t\twebhook_retry 20ms 2 6"
-	if o.noWebhooks {
-		hook = ""
-	}
-	in := testcaddy.Start(t, fmt.Sprintf(`
-http://127.0.0.1:@@site@@ {
-	idv {
-		veriff {
-			api_url http://127.0.0.1:@@sandbox@@
-			api_key %s
-			%s
-			callback_url https://app.example/done
-		}
-		session_quota off
-	}
-	respond "frontend"
-}
-http://127.0.0.1:@@sandbox@@ {
-	idv_sandbox {
-		veriff {
-			api_key %s
-			shared_secret %s
-			%s
-		}
-	}
-}`, apiKey, o.secrets, apiKey, secret, hook), testcaddy.Options{LogFile: true})
-	return &stack{testcaddy.Stack{T: t, In: in}}
+	return &stack{testcaddy.StartStack(t, "veriff",
+		[]string{"api_key " + apiKey, o.secrets, "callback_url https://app.example/done"},
+		[]string{"api_key " + apiKey, "shared_secret " + secret}, !o.noWebhooks)}
 }
 
 // choose completes the hosted flow at url with outcome, as a user would.

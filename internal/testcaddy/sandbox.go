@@ -240,3 +240,34 @@ func (s *Stack) CheckReplayAndOlder(c *http.Client, deliver func(body string) in
 		s.T.Fatalf("an older decision replaced a newer one: %v", v)
 	}
 }
+
+// StartStack starts a provider's journey: a site whose idv block holds the
+// provider's block (api_url on the sandbox, then the lines site) without a
+// session quota, and a sandbox emulating the provider (the lines sandbox)
+// that, when webhooks, delivers to the site's /api/webhook with quick
+// retries. Caddy's logs go to a file.
+func StartStack(t *testing.T, name string, site, sandbox []string, webhooks bool) Stack {
+	t.Helper()
+	if webhooks {
+		sandbox = append(sandbox, "webhook_url http://127.0.0.1:@@site@@/api/webhook", "webhook_retry 20ms 2 6")
+	}
+	in := Start(t, `
+http://127.0.0.1:@@site@@ {
+	idv {
+		`+name+` {
+			api_url http://127.0.0.1:@@sandbox@@
+			`+strings.Join(site, "\n\t\t\t")+`
+		}
+		session_quota off
+	}
+	respond "frontend"
+}
+http://127.0.0.1:@@sandbox@@ {
+	idv_sandbox {
+		`+name+` {
+			`+strings.Join(sandbox, "\n\t\t\t")+`
+		}
+	}
+}`, Options{LogFile: true})
+	return Stack{T: t, In: in}
+}
