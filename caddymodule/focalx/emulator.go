@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )
 
@@ -89,36 +90,20 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		report_key     <key>            # their x-api-key
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		if !d.NextArg() {
-			return d.Errf("idv_sandbox focalx: %s needs a value", opt)
-		}
-		val := d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		if opt == "token_ttl" {
-			dur, err := caddy.ParseDuration(val)
+	return sandbox.ParseBlock(d, "idv_sandbox focalx", map[string]provider.Option{
+		"client_key": provider.String(&e.ClientKey), "client_secret": provider.String(&e.ClientSecret),
+		"encryption_key": provider.String(&e.EncryptionKey), "pub_key": provider.String(&e.PubKey),
+		"cipher": provider.String(&e.Cipher), "expiry_format": provider.String(&e.ExpiryFormat),
+		"report_url": provider.String(&e.ReportURL), "report_key": provider.String(&e.ReportKey),
+		"token_ttl": {Set: func(a []string) error {
+			dur, err := caddy.ParseDuration(a[0])
 			if err != nil || dur <= 0 {
-				return d.Errf("idv_sandbox focalx: token_ttl must be a positive duration, got %q", val)
+				return fmt.Errorf("token_ttl must be a positive duration, got %q", a[0])
 			}
 			e.TokenTTL = caddy.Duration(dur)
-			continue
-		}
-		f, ok := map[string]*string{"client_key": &e.ClientKey, "client_secret": &e.ClientSecret,
-			"encryption_key": &e.EncryptionKey, "pub_key": &e.PubKey, "cipher": &e.Cipher, "expiry_format": &e.ExpiryFormat,
-			"report_url": &e.ReportURL, "report_key": &e.ReportKey}[opt]
-		if !ok {
-			return d.Errf("idv_sandbox focalx: unknown option %q", opt)
-		}
-		*f = val
-	}
-	return nil
+			return nil
+		}},
+	})
 }
 
 // ProvisionSandbox implements sandbox.Emulator.

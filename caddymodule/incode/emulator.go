@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )
 
@@ -81,42 +82,12 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		webhook_retry  <first> <factor> <attempts>   # default 200ms 2.5 5
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	for d.NextBlock(0) {
-		if ok, err := e.Webhooks.UnmarshalOption(d); ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		opt := d.Val()
-		switch opt {
-		case "token_ttl", "executive_token_ttl":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(d.Val())
-			if err != nil {
-				return d.Errf("%s: %v", opt, err)
-			}
-			if opt == "token_ttl" {
-				e.TokenTTL = caddy.Duration(dur)
-			} else {
-				e.ExecutiveTokenTTL = caddy.Duration(dur)
-			}
-			continue
-		}
-		f, ok := map[string]*string{"api_key": &e.APIKey, "flow_id": &e.FlowID, "client_id": &e.ClientID,
-			"admin_email": &e.AdminEmail, "admin_password": &e.AdminPassword, "public_url": &e.PublicURL}[opt]
-		if !ok {
-			return d.Errf("idv_sandbox incode: unknown option %q", opt)
-		}
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		*f = d.Val()
-	}
-	return nil
+	return sandbox.ParseBlock(d, "idv_sandbox incode", e.Webhooks.Options(map[string]provider.Option{
+		"api_key": provider.String(&e.APIKey), "flow_id": provider.String(&e.FlowID), "client_id": provider.String(&e.ClientID),
+		"admin_email": provider.String(&e.AdminEmail), "admin_password": provider.String(&e.AdminPassword),
+		"public_url": provider.String(&e.PublicURL),
+		"token_ttl":  sandbox.DurationOption(&e.TokenTTL), "executive_token_ttl": sandbox.DurationOption(&e.ExecutiveTokenTTL),
+	}))
 }
 
 // ProvisionSandbox implements sandbox.Emulator.

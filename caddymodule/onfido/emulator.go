@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/google/uuid"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )
 
@@ -76,39 +77,18 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		webhook_retry <first> <factor> <attempts>
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch opt := d.Val(); opt {
-		case "api_token", "workflow_id", "webhook_token", "run_sdk_token":
-			args := d.RemainingArgs()
-			if len(args) != 1 {
-				return d.Errf("onfido: %s takes one value", opt)
+	return sandbox.ParseBlock(d, Name, e.Webhooks.Options(map[string]provider.Option{
+		"api_token": provider.String(&e.APIToken), "workflow_id": provider.String(&e.WorkflowID),
+		"webhook_token": provider.String(&e.WebhookToken),
+		"run_sdk_token": {Set: func(a []string) error {
+			if a[0] != "on" && a[0] != "off" {
+				return errors.New("on or off")
 			}
-			switch opt {
-			case "api_token":
-				e.APIToken = args[0]
-			case "workflow_id":
-				e.WorkflowID = args[0]
-			case "webhook_token":
-				e.WebhookToken = args[0]
-			default:
-				if args[0] != "on" && args[0] != "off" {
-					return d.Errf("onfido: run_sdk_token is on or off")
-				}
-				e.NoRunSDKToken = args[0] == "off"
-			}
-		case "webhook_url", "webhook_retry":
-			if _, err := e.Webhooks.UnmarshalOption(d); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("onfido: unknown option %q (Onfido signs its webhooks: there is no webhook_auth)", opt)
-		}
-	}
-	return nil
+			e.NoRunSDKToken = a[0] == "off"
+			return nil
+		}},
+		"webhook_auth": sandbox.SignedWebhooks("Onfido"),
+	}, "webhook_url", "webhook_retry"))
 }
 
 // Outcomes of the hosted page: the final statuses of a workflow run.

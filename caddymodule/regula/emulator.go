@@ -20,6 +20,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )
 
@@ -112,54 +113,12 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		webhook_retry  <first> <factor> <attempts>   # default 200ms 2.5 5
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		if ok, err := e.Webhooks.UnmarshalOption(d); ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		opt := d.Val()
-		if opt == "api_key_permissions" {
-			e.Permissions = d.RemainingArgs()
-			if len(e.Permissions) == 0 {
-				return d.Errf("idv_sandbox regula: api_key_permissions needs at least one permission")
-			}
-			continue
-		}
-		if !d.NextArg() {
-			return d.Errf("idv_sandbox regula: %s needs a value", opt)
-		}
-		val := d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		switch opt {
-		case "api_key":
-			e.APIKey = val
-		case "workflow_id":
-			e.WorkflowID = val
-		case "api_key_scheme":
-			e.APIKeyScheme = val
-		case "results_key_scheme":
-			e.ResultsKeyScheme = val
-		case "public_url":
-			e.PublicURL = val
-		case "max_ttl":
-			dur, err := caddy.ParseDuration(val)
-			if err != nil {
-				return d.Errf("idv_sandbox regula: max_ttl: %v", err)
-			}
-			e.MaxTTL = caddy.Duration(dur)
-		default:
-			return d.Errf("idv_sandbox regula: unknown option %q", opt)
-		}
-	}
-	return nil
+	return sandbox.ParseBlock(d, "idv_sandbox regula", e.Webhooks.Options(map[string]provider.Option{
+		"api_key": provider.String(&e.APIKey), "workflow_id": provider.String(&e.WorkflowID),
+		"api_key_scheme": provider.String(&e.APIKeyScheme), "results_key_scheme": provider.String(&e.ResultsKeyScheme),
+		"public_url": provider.String(&e.PublicURL), "max_ttl": sandbox.DurationOption(&e.MaxTTL),
+		"api_key_permissions": {Args: -1, Set: func(a []string) error { e.Permissions = a; return nil }},
+	}))
 }
 
 // ProvisionSandbox implements sandbox.Emulator.

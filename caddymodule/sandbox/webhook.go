@@ -15,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 )
 
 // Webhooks is how an emulator delivers notifications, as the providers do:
@@ -40,52 +42,60 @@ type Webhooks struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 
-// UnmarshalOption parses one webhook option of an emulator block:
+// Options adds the webhook options named (all three when none is) to an
+// emulator's options, for ParseBlock:
 //
 //	webhook_url   <url>
 //	webhook_auth  header <name> <value> | basic <user> <password> | oauth2 <client_id> <client_secret> <token_url>
 //	webhook_retry <first> <factor> <attempts>
-//
-// It reports whether the current token was a webhook option.
-func (wh *Webhooks) UnmarshalOption(d *caddyfile.Dispenser) (bool, error) {
-	switch d.Val() {
-	case "webhook_url":
-		if !d.NextArg() {
-			return true, d.ArgErr()
-		}
-		wh.URL = d.Val()
-	case "webhook_auth":
-		args := d.RemainingArgs()
-		switch {
-		case len(args) == 3 && (args[0] == "header" || args[0] == "basic"):
-			wh.Auth, wh.A, wh.B = args[0], args[1], args[2]
-		case len(args) == 4 && args[0] == "oauth2":
-			wh.Auth, wh.A, wh.B, wh.TokenURL = args[0], args[1], args[2], args[3]
-		default:
-			return true, d.Err("webhook_auth: header <name> <value>, basic <user> <password> or oauth2 <client_id> <client_secret> <token_url>")
-		}
-	case "webhook_retry":
-		args := d.RemainingArgs()
-		if len(args) != 3 {
-			return true, d.Err("webhook_retry <first> <factor> <attempts>")
-		}
-		first, err := caddy.ParseDuration(args[0])
-		if err != nil {
-			return true, d.Errf("webhook_retry: %v", err)
-		}
-		var factor float64
-		var attempts int
-		if _, err := fmt.Sscan(args[1], &factor); err != nil || factor < 1 {
-			return true, d.Errf("webhook_retry: factor must be a number >= 1")
-		}
-		if _, err := fmt.Sscan(args[2], &attempts); err != nil || attempts < 1 {
-			return true, d.Errf("webhook_retry: attempts must be >= 1")
-		}
-		wh.First, wh.Factor, wh.Attempts = caddy.Duration(first), factor, attempts
-	default:
-		return false, nil
+func (wh *Webhooks) Options(opts map[string]provider.Option, names ...string) map[string]provider.Option {
+	all := map[string]provider.Option{
+		"webhook_url": provider.String(&wh.URL),
+		"webhook_auth": {Args: -1, Set: func(args []string) error {
+			switch {
+			case len(args) == 3 && (args[0] == "header" || args[0] == "basic"):
+				wh.Auth, wh.A, wh.B = args[0], args[1], args[2]
+			case len(args) == 4 && args[0] == "oauth2":
+				wh.Auth, wh.A, wh.B, wh.TokenURL = args[0], args[1], args[2], args[3]
+			default:
+				return errors.New("header <name> <value>, basic <user> <password> or oauth2 <client_id> <client_secret> <token_url>")
+			}
+			return nil
+		}},
+		"webhook_retry": {Args: 3, Set: func(args []string) error {
+			first, err := caddy.ParseDuration(args[0])
+			if err != nil {
+				return err
+			}
+			var factor float64
+			var attempts int
+			if _, err := fmt.Sscan(args[1], &factor); err != nil || factor < 1 {
+				return errors.New("factor must be a number >= 1")
+			}
+			if _, err := fmt.Sscan(args[2], &attempts); err != nil || attempts < 1 {
+				return errors.New("attempts must be >= 1")
+			}
+			wh.First, wh.Factor, wh.Attempts = caddy.Duration(first), factor, attempts
+			return nil
+		}},
 	}
-	return true, nil
+	if len(names) == 0 {
+		names = []string{"webhook_url", "webhook_auth", "webhook_retry"}
+	}
+	for _, n := range names {
+		opts[n] = all[n]
+	}
+	return opts
+}
+
+// ParseBlock parses an emulator's block with provider.ParseOptions; an
+// option given twice takes its last value, as the emulators always did.
+func ParseBlock(d *caddyfile.Dispenser, name string, opts map[string]provider.Option) error {
+	for k, o := range opts {
+		o.Repeat = true
+		opts[k] = o
+	}
+	return provider.ParseOptions(d, name, opts)
 }
 
 func (wh *Webhooks) defaults() {
@@ -246,4 +256,25 @@ func (wh *Webhooks) oauthToken(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("token URL answered %d", resp.StatusCode)
 	}
 	return out.AccessToken, nil
+}
+
+// DurationOption is an option with one Caddy duration, stored in dst (0 or
+// less is left to the emulator's provisioning to judge).
+func DurationOption(dst *caddy.Duration) provider.Option {
+	return provider.Option{Set: func(a []string) error {
+		d, err := caddy.ParseDuration(a[0])
+		if err != nil {
+			return err
+		}
+		*dst = caddy.Duration(d)
+		return nil
+	}}
+}
+
+// SignedWebhooks is the webhook_auth option of an emulator whose provider
+// signs its webhooks: refused, saying why.
+func SignedWebhooks(name string) provider.Option {
+	return provider.Option{Args: -1, Set: func([]string) error {
+		return errors.New(name + " signs its webhooks: there is no webhook_auth")
+	}}
 }

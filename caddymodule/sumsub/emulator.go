@@ -89,16 +89,7 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		webhook_retry  <first> <factor> <attempts>
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	// The webhook options are the sandbox's own, parsed by it.
-	webhookOption := func(name string, n int) provider.Option {
-		return provider.Option{Args: n, Set: func(a []string) error {
-			sub := caddyfile.NewTestDispenser(name + " " + strings.Join(a, " "))
-			sub.Next()
-			_, err := e.Webhooks.UnmarshalOption(sub)
-			return err
-		}}
-	}
-	return provider.ParseOptions(d, Name, map[string]provider.Option{
+	return provider.ParseOptions(d, Name, e.Webhooks.Options(map[string]provider.Option{
 		"app_token":      provider.String(&e.AppToken),
 		"secret_key":     provider.String(&e.SecretKey),
 		"level_name":     provider.Strings(&e.Levels),
@@ -110,9 +101,7 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			e.WebhookAlg = a[0]
 			return nil
 		}},
-		"webhook_url":   webhookOption("webhook_url", 1),
-		"webhook_retry": webhookOption("webhook_retry", 3),
-	})
+	}, "webhook_url", "webhook_retry"))
 }
 
 // Outcomes of the hosted page.

@@ -16,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/google/uuid"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )
 
@@ -68,33 +69,10 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		webhook_retry <first> <factor> <attempts>
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch opt := d.Val(); opt {
-		case "api_key", "shared_secret":
-			if !d.NextArg() {
-				return d.Errf("veriff: %s needs a value", opt)
-			}
-			if opt == "api_key" {
-				e.APIKey = d.Val()
-			} else {
-				e.SharedSecret = d.Val()
-			}
-			if d.NextArg() {
-				return d.Errf("veriff: %s takes one value", opt)
-			}
-		case "webhook_url", "webhook_retry":
-			if _, err := e.Webhooks.UnmarshalOption(d); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("veriff: unknown option %q (Veriff signs its webhooks: there is no webhook_auth)", opt)
-		}
-	}
-	return nil
+	return sandbox.ParseBlock(d, Name, e.Webhooks.Options(map[string]provider.Option{
+		"api_key": provider.String(&e.APIKey), "shared_secret": provider.String(&e.SharedSecret),
+		"webhook_auth": sandbox.SignedWebhooks("Veriff"),
+	}, "webhook_url", "webhook_retry"))
 }
 
 // Outcomes of the hosted page.
