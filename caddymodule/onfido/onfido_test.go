@@ -317,10 +317,7 @@ func TestSignatures(t *testing.T) {
 
 	// No webhook token: fail closed.
 	s2 := startStack(t, stackOpts{noWebhooks: true, hookTokens: "# none"})
-	st, m := s2.Do(testcaddy.Client(), "POST", "/api/webhook", review, "X-SHA2-Signature", sig(hookToken, review))
-	if st != 403 || !strings.Contains(fmt.Sprint(m["error"]), "no webhook secret") {
-		t.Fatalf("no secret: %d %v", st, m)
-	}
+	s2.CheckFailClosed(review, "X-SHA2-Signature", sig(hookToken, review))
 }
 
 // TestMalformedRequests: each bad request gets its status and a JSON error
@@ -342,11 +339,6 @@ func TestMalformedRequests(t *testing.T) {
 		testcaddy.Case("GET", "/api/start?redirectionUrl=https://evil.example/", "", nil, 400, "redirectionUrl"),
 		testcaddy.Case("POST", "/api/start", `firstName=a`, []string{"Content-Type", "text/plain"}, 400, "malformed JSON body"),
 		testcaddy.Case("GET", "/api/start?externalUserId=%FF", "", nil, 400, "query parameter externalUserId"),
-		testcaddy.Case("PUT", "/api/start", "", nil, 405, "method PUT is not allowed on /api/start"),
-		testcaddy.Case("POST", "/api/token", "", nil, 405, "method POST is not allowed on /api/token"),
-		testcaddy.Case("GET", "/api/token", "", nil, 401, "session"),
-		testcaddy.Case("GET", "/api/webhook", "", nil, 405, "method GET is not allowed on /api/webhook"),
-		testcaddy.Case("POST", "/api/webhook", `{}`, nil, 401, "webhook signature is missing or wrong"),
 		hook(`{`, 400, "malformed JSON body"),
 		hook(`[1]`, 400, "malformed JSON body"),
 		hook(`{}`, 400, "malformed JSON body"),
@@ -357,6 +349,7 @@ func TestMalformedRequests(t *testing.T) {
 		testcaddy.Case("GET", "/api/session", "", nil, 401, "no session: call /api/start first"),
 		testcaddy.Case("GET", "/api/unknown", "", nil, 404, "unknown route /api/unknown"),
 	}
+	cases = append(cases, testcaddy.KitCases(true)...)
 	testcaddy.CheckErrors(t, s.In.URL("site", ""), 20, cases)
 	if calls := testcaddy.Calls(t, s.In.URL("sandbox", "")); testcaddy.CountCalls(calls, "onfido") != 0 {
 		t.Fatalf("malformed requests reached Onfido: %v", calls)

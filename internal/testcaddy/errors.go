@@ -44,3 +44,19 @@ func CheckErrors(t *testing.T, base string, min int, cases []ErrorCase) {
 func Case(method, path, body string, header []string, status int, msg string) ErrorCase {
 	return ErrorCase{Method: method, Path: path, Body: body, Header: header, Status: status, Msg: msg}
 }
+
+// KitCases are the bad requests every kit provider answers alike (the core
+// serves its routes): a method a route does not take, a webhook without a
+// signature and, with tokenRoute, the token route without a session.
+func KitCases(tokenRoute bool) []ErrorCase {
+	cases := []ErrorCase{
+		Case("PUT", "/api/start", "", nil, 405, "method PUT is not allowed on /api/start"),
+		Case("GET", "/api/webhook", "", nil, 405, "method GET is not allowed on /api/webhook"),
+		Case("POST", "/api/webhook", `{}`, nil, 401, "webhook signature is missing or wrong"),
+	}
+	if tokenRoute {
+		cases = append(cases, Case("POST", "/api/token", "", nil, 405, "method POST is not allowed on /api/token"),
+			Case("GET", "/api/token", "", nil, 401, "session"))
+	}
+	return cases
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash"
 	"io"
 	"io/fs"
@@ -270,4 +271,14 @@ http://127.0.0.1:@@sandbox@@ {
 	}
 }`, Options{LogFile: true})
 	return Stack{T: t, In: in}
+}
+
+// CheckFailClosed proves that a site without the provider's webhook secret
+// refuses a signed delivery of body (hdr carries the signature) with 403.
+func (s *Stack) CheckFailClosed(body string, hdr ...string) {
+	s.T.Helper()
+	st, m := s.Do(Client(), "POST", "/api/webhook", body, hdr...)
+	if st != 403 || !strings.Contains(fmt.Sprint(m["error"]), "no webhook secret") {
+		s.T.Fatalf("no secret: %d %v", st, m)
+	}
 }
