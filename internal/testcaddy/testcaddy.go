@@ -9,6 +9,7 @@
 package testcaddy
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -33,6 +34,9 @@ import (
 // Main sets XDG_CONFIG_HOME and XDG_DATA_HOME to a temporary directory for
 // the whole test binary; call it from TestMain.
 func Main(m interface{ Run() int }) int {
+	if flag.Lookup("update") == nil { // for Golden
+		flag.Bool("update", false, "rewrite the golden files in testdata")
+	}
 	dir, err := os.MkdirTemp("", "caddy-idv-test-")
 	if err != nil {
 		panic(err)
