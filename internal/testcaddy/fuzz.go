@@ -8,6 +8,18 @@ import (
 	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 )
 
+// FuzzWebhookParser fuzzes a kit provider's webhook parser from seeds
+// (plus `[]`) with CheckParsedWebhook.
+func FuzzWebhookParser(f *testing.F, parse func([]byte) ([]provider.KitEvent, error), safe func(provider.KitEvent) bool, seeds ...string) {
+	for _, s := range append(seeds, `[]`) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		evs, err := parse(body)
+		CheckParsedWebhook(t, evs, err, safe)
+	})
+}
+
 // CheckParsedWebhook is what a kit provider's webhook parser must hold to
 // under fuzzing: a body is either refused with a 400 (a *provider.Error),
 // or parses into events that safe accepts (references, statuses and keys fit
