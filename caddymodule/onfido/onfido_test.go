@@ -346,20 +346,14 @@ func TestMalformedRequests(t *testing.T) {
 		hook(`{"payload":{"resource_type":"workflow_run","action":"workflow_run.completed"}}`, 400, "payload.object.id is missing or malformed"),
 		hook(`{"payload":{"resource_type":"workflow_run","action":"workflow_run.completed","object":{"id":"../x","status":"approved"}}}`, 400, "payload.object.id is missing or malformed"),
 		hook(`{"payload":{"resource_type":"workflow_run","action":"workflow_run.completed","object":{"id":"abc","status":"APPROVED!"}}}`, 400, "payload.object.status is missing or malformed"),
-		testcaddy.Case("GET", "/api/session", "", nil, 401, "no session: call /api/start first"),
-		testcaddy.Case("GET", "/api/unknown", "", nil, 404, "unknown route /api/unknown"),
 	}
-	cases = append(cases, testcaddy.KitCases(true)...)
-	testcaddy.CheckErrors(t, s.In.URL("site", ""), 20, cases)
-	if calls := testcaddy.Calls(t, s.In.URL("sandbox", "")); testcaddy.CountCalls(calls, "onfido") != 0 {
-		t.Fatalf("malformed requests reached Onfido: %v", calls)
-	}
+	s.CheckMalformed(t, "onfido", 20, true, cases)
 }
 
 // TestProvisionErrors: a configuration that cannot work does not load.
 func TestProvisionErrors(t *testing.T) {
 	wf := "\n\t\t\tworkflow_id " + workflowID
-	for block, want := range map[string]string{
+	testcaddy.CheckProvisionErrors(t, "onfido", map[string]string{
 		"workflow_id " + workflowID:                    "api_token is required",
 		"api_token k":                                  "workflow_id is required",
 		"api_token k\n\t\t\tworkflow_id ../x":          "workflow_id is required",
@@ -368,10 +362,5 @@ func TestProvisionErrors(t *testing.T) {
 		"api_token k\n\t\t\twebhook_token":             "webhook_token needs a value",
 		"api_token k\n\t\t\tsdk_token_ttl -1m":         "sdk_token_ttl",
 		"api_token k\n\t\t\tnope x":                    `unknown option "nope"`,
-	} {
-		err := testcaddy.LoadError(t, "http://127.0.0.1:@@site@@ {\n\tidv {\n\t\tonfido {\n\t\t\t"+block+"\n\t\t}\n\t}\n}")
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: %v, want %q", block, err, want)
-		}
-	}
+	})
 }

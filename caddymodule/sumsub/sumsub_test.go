@@ -399,14 +399,8 @@ func TestMalformedRequests(t *testing.T) {
 		hook(`{"type":"applicantReviewed","correlationId":"c","externalUserId":"u"}`, 400, "applicantReviewed without reviewResult"),
 		hook(`{"type":"applicantReviewed","correlationId":"c","externalUserId":"u","reviewResult":{"reviewAnswer":"YELLOW"}}`, 400, "reviewAnswer must be GREEN or RED"),
 		hook(`{"type":"applicantPending","externalUserId":"u"}`, 400, "correlationId, or applicantId and createdAtMs"),
-		testcaddy.Case("GET", "/api/session", "", nil, 401, "no session: call /api/start first"),
-		testcaddy.Case("GET", "/api/unknown", "", nil, 404, "unknown route /api/unknown"),
 	}
-	cases = append(cases, testcaddy.KitCases(true)...)
-	testcaddy.CheckErrors(t, s.In.URL("site", ""), 15, cases)
-	if calls := testcaddy.Calls(t, s.In.URL("sandbox", "")); testcaddy.CountCalls(calls, "sumsub") != 0 {
-		t.Fatalf("malformed requests reached Sumsub: %v", calls)
-	}
+	s.CheckMalformed(t, "sumsub", 15, true, cases)
 	// A webhook for an applicant without externalUserId (made in the
 	// dashboard) or of a type not recorded is acknowledged.
 	for _, b := range []string{`{"type":"applicantReviewed","applicantId":"abc"}`,
@@ -420,7 +414,7 @@ func TestMalformedRequests(t *testing.T) {
 // TestProvisionErrors: a configuration that cannot work does not load.
 func TestProvisionErrors(t *testing.T) {
 	full := "app_token t\n\t\t\tsecret_key s\n\t\t\tlevel_name l\n\t\t\t"
-	for block, want := range map[string]string{
+	testcaddy.CheckProvisionErrors(t, "sumsub", map[string]string{
 		"secret_key s\n\t\t\tlevel_name l":           "app_token is required",
 		"app_token t\n\t\t\tlevel_name l":            "secret_key is required",
 		"app_token t\n\t\t\tsecret_key s":            "level_name is required",
@@ -433,12 +427,7 @@ func TestProvisionErrors(t *testing.T) {
 		full + "user_id a b":                         "user_id takes one value",
 		full + "nope x":                              `unknown option "nope"`,
 		"app_token t\n\t\t\tsecret_key s\n\t\t\tx y": `unknown option "x"`,
-	} {
-		err := testcaddy.LoadError(t, "http://127.0.0.1:@@site@@ {\n\tidv {\n\t\tsumsub {\n\t\t\t"+block+"\n\t\t}\n\t}\n}")
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: %v, want %q", block, err, want)
-		}
-	}
+	})
 }
 
 // TestUpstreamErrors: Sumsub's errors reach the browser as the handler's

@@ -219,31 +219,20 @@ func TestMalformedRequests(t *testing.T) {
 		testcaddy.Case("POST", "/api/webhook", `{"verification":{"id":"../x","status":"approved"}}`, signed(`{"verification":{"id":"../x","status":"approved"}}`), 400, "session id is missing or malformed"),
 		testcaddy.Case("POST", "/api/webhook", `{"verification":{"id":"abc","status":"APPROVED!"}}`, signed(`{"verification":{"id":"abc","status":"APPROVED!"}}`), 400, "verification.status is missing or malformed"),
 		testcaddy.Case("POST", "/api/webhook", `{"id":"abc","attemptId":"a b","action":"started"}`, signed(`{"id":"abc","attemptId":"a b","action":"started"}`), 400, "attemptId is malformed"),
-		testcaddy.Case("GET", "/api/session", "", nil, 401, "no session: call /api/start first"),
-		testcaddy.Case("GET", "/api/unknown", "", nil, 404, "unknown route /api/unknown"),
 	}
-	cases = append(cases, testcaddy.KitCases(false)...)
-	testcaddy.CheckErrors(t, s.In.URL("site", ""), 15, cases)
-	if calls := testcaddy.Calls(t, s.In.URL("sandbox", "")); testcaddy.CountCalls(calls, "veriff") != 0 {
-		t.Fatalf("malformed requests reached Veriff: %v", calls)
-	}
+	s.CheckMalformed(t, "veriff", 15, false, cases)
 }
 
 // TestProvisionErrors: a configuration that cannot work does not load.
 func TestProvisionErrors(t *testing.T) {
-	for block, want := range map[string]string{
+	testcaddy.CheckProvisionErrors(t, "veriff", map[string]string{
 		"api_url http://x":                          "api_key is required",
 		"api_key k\n\t\t\tapi_url ftp://x":          "api_url must be an http or https URL",
 		"api_key k\n\t\t\tcallback_url http://a.b/": "callback_url must be an https URL",
 		"api_key k\n\t\t\tapi_key j":                "api_key given twice",
 		"api_key k\n\t\t\tshared_secret":            "shared_secret needs a value",
 		"api_key k\n\t\t\tnope x":                   `unknown option "nope"`,
-	} {
-		err := testcaddy.LoadError(t, "http://127.0.0.1:@@site@@ {\n\tidv {\n\t\tveriff {\n\t\t\t"+block+"\n\t\t}\n\t}\n}")
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: %v, want %q", block, err, want)
-		}
-	}
+	})
 }
 
 // TestDefaultSharedSecretOnlyForTheSandbox: a shared secret taken from a

@@ -282,3 +282,14 @@ func (s *Stack) CheckFailClosed(body string, hdr ...string) {
 		s.T.Fatalf("no secret: %d %v", st, m)
 	}
 }
+
+// CheckMalformed runs the bad requests cases, and KitCases, against the
+// site (at least min in all) and proves that none reached the emulator of
+// the provider called name.
+func (s *Stack) CheckMalformed(t *testing.T, name string, min int, tokenRoute bool, cases []ErrorCase) {
+	t.Helper()
+	CheckErrors(t, s.In.URL("site", ""), min, append(cases, KitCases(tokenRoute)...))
+	if calls := Calls(t, s.In.URL("sandbox", "")); CountCalls(calls, name) != 0 {
+		t.Fatalf("malformed requests reached %s: %v", name, calls)
+	}
+}
