@@ -121,3 +121,12 @@ func TestEmulatorBlockOptions(t *testing.T) {
 		t.Fatalf("%v %+v", err, wh)
 	}
 }
+
+// TestNoEmulatorBlock: the error lists the emulators from Caddy's registry
+// (none in this package's test binary), naming no provider itself.
+func TestNoEmulatorBlock(t *testing.T) {
+	err := new(Handler).UnmarshalCaddyfile(caddyfile.NewTestDispenser("idv_sandbox {\n}"))
+	if err == nil || !strings.Contains(err.Error(), "at least one provider block () is required") {
+		t.Fatalf("%v", err)
+	}
+}
