@@ -211,17 +211,7 @@ func TestTokenRoute(t *testing.T) {
 // GET /v3.6/workflow_runs/{id}; the emulator checks the token as Onfido does.
 func TestRefresher(t *testing.T) {
 	s := startStack(t, stackOpts{noWebhooks: true})
-	c := testcaddy.Client()
-	_, a := s.Do(c, "GET", "/api/start", "")
-	if _, v := s.Do(c, "GET", "/api/session", ""); v["result"] != "pending" {
-		t.Fatalf("before: %v", v)
-	}
-	s.choose(a["url"].(string), "declined")
-	s.Await(c, "failed", func(v map[string]any) bool { return v["result"] == "failed" && v["status"] == "declined" })
-	sb := s.In.URL("sandbox", "")
-	if calls := testcaddy.Calls(t, sb); calls["onfido v3.6/workflow_runs/{id} api_key"] == 0 {
-		t.Fatalf("calls %v", calls)
-	}
+	a := s.CheckRefresher(testcaddy.Client(), func(u string) { s.choose(u, "declined") }, "failed", "declined", "onfido v3.6/workflow_runs/{id} api_key")
 	run := s.In.URL("sandbox", "/v3.6/workflow_runs/"+a["workflowRunId"].(string))
 	for _, tc := range []struct {
 		hdr  []string

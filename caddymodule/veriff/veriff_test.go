@@ -106,17 +106,7 @@ func TestOutcomes(t *testing.T) {
 // emulator refuses it otherwise, code 1818).
 func TestRefresher(t *testing.T) {
 	s := startStack(t, stackOpts{noWebhooks: true})
-	c := testcaddy.Client()
-	_, a := s.Do(c, "GET", "/api/start", "")
-	if _, v := s.Do(c, "GET", "/api/session", ""); v["result"] != "pending" {
-		t.Fatalf("before: %v", v)
-	}
-	s.choose(a["url"].(string), "declined")
-	s.Await(c, "failed", func(v map[string]any) bool { return v["result"] == "failed" && v["status"] == "declined" })
-	calls := testcaddy.Calls(t, s.In.URL("sandbox", ""))
-	if calls["veriff v1/sessions/{id}/decision api_key"] == 0 {
-		t.Fatalf("calls %v", calls)
-	}
+	a := s.CheckRefresher(testcaddy.Client(), func(u string) { s.choose(u, "declined") }, "failed", "declined", "veriff v1/sessions/{id}/decision api_key")
 	// The emulator checks the signature as Veriff does.
 	id := a["sessionId"].(string)
 	dec := s.In.URL("sandbox", "/v1/sessions/"+id+"/decision")

@@ -293,3 +293,23 @@ func (s *Stack) CheckMalformed(t *testing.T, name string, min int, tokenRoute bo
 		t.Fatalf("malformed requests reached %s: %v", name, calls)
 	}
 }
+
+// CheckRefresher proves the refresher of a stack without webhooks: a
+// session started on the site is pending until decide completes its hosted
+// page (the start answer's url), then reads result and status, by the call
+// counted under call (the sandbox's "provider op credential"). It returns
+// the start answer.
+func (s *Stack) CheckRefresher(c *http.Client, decide func(url string), result, status, call string) map[string]any {
+	s.T.Helper()
+	_, a := s.Do(c, "GET", "/api/start", "")
+	if _, v := s.Do(c, "GET", "/api/session", ""); v["result"] != "pending" {
+		s.T.Fatalf("before: %v", v)
+	}
+	url, _ := a["url"].(string)
+	decide(url)
+	s.Await(c, result, func(v map[string]any) bool { return v["result"] == result && v["status"] == status })
+	if calls := Calls(s.T, s.In.URL("sandbox", "")); calls[call] == 0 {
+		s.T.Fatalf("calls %v, want %q", calls, call)
+	}
+	return a
+}
