@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )
 
@@ -67,6 +68,7 @@ type Emulator struct {
 	key     []byte
 	mode    Mode
 	host    *sandbox.Host
+	kit     *sandbox.Kit
 }
 
 // CaddyModule returns the Caddy module information.
@@ -88,44 +90,25 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		report_key     <key>            # their x-api-key
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		if !d.NextArg() {
-			return d.Errf("idv_sandbox focalx: %s needs a value", opt)
-		}
-		val := d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		if opt == "token_ttl" {
-			dur, err := caddy.ParseDuration(val)
+	return sandbox.ParseBlock(d, "idv_sandbox focalx", map[string]provider.Option{
+		"client_key": provider.String(&e.ClientKey), "client_secret": provider.String(&e.ClientSecret),
+		"encryption_key": provider.String(&e.EncryptionKey), "pub_key": provider.String(&e.PubKey),
+		"cipher": provider.String(&e.Cipher), "expiry_format": provider.String(&e.ExpiryFormat),
+		"report_url": provider.String(&e.ReportURL), "report_key": provider.String(&e.ReportKey),
+		"token_ttl": {Set: func(a []string) error {
+			dur, err := caddy.ParseDuration(a[0])
 			if err != nil || dur <= 0 {
-				return d.Errf("idv_sandbox focalx: token_ttl must be a positive duration, got %q", val)
+				return fmt.Errorf("token_ttl must be a positive duration, got %q", a[0])
 			}
 			e.TokenTTL = caddy.Duration(dur)
-			continue
-		}
-		f, ok := map[string]*string{"client_key": &e.ClientKey, "client_secret": &e.ClientSecret,
-			"encryption_key": &e.EncryptionKey, "pub_key": &e.PubKey, "cipher": &e.Cipher, "expiry_format": &e.ExpiryFormat,
-			"report_url": &e.ReportURL, "report_key": &e.ReportKey}[opt]
-		if !ok {
-			return d.Errf("idv_sandbox focalx: unknown option %q", opt)
-		}
-		*f = val
-	}
-	return nil
+			return nil
+		}},
+	})
 }
 
 // ProvisionSandbox implements sandbox.Emulator.
 func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
-	repl := caddy.NewReplacer()
-	for _, f := range []*string{&e.ClientKey, &e.ClientSecret, &e.EncryptionKey, &e.PubKey, &e.Cipher, &e.ExpiryFormat, &e.ReportURL, &e.ReportKey} {
-		*f = strings.TrimSpace(repl.ReplaceAll(*f, ""))
-	}
+	sandbox.Resolve(true, &e.ClientKey, &e.ClientSecret, &e.EncryptionKey, &e.PubKey, &e.Cipher, &e.ExpiryFormat, &e.ReportURL, &e.ReportKey)
 	if e.ClientKey == "" || e.ClientSecret == "" || e.EncryptionKey == "" || e.PubKey == "" {
 		return errors.New("client_key, client_secret, encryption_key and pub_key are required")
 	}
@@ -161,6 +144,18 @@ func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
 	}
 	e.host = h
 	e.st = h.Shared("focalx-inspections", func() any { return &inspections{m: map[string]*inspection{}} }).(*inspections)
+	post := []string{http.MethodPost}
+	e.kit = &sandbox.Kit{Provider: "focalx", Host: h, Shape: ErrorBody, MethodMessage: "method not allowed", Caller: e.caller,
+		Routes: []sandbox.KitRoute{
+			{Pattern: "/__focalx/whoami", Handle: e.whoami}, // sandbox-only: no Op
+			{Methods: post, Pattern: "/Create-Inspection", Op: "Create-Inspection", Handle: e.createInspection},
+			{Methods: post, Pattern: "/createinspection/", Op: "Create-Inspection", Handle: e.createInspection},
+			{Methods: post, Pattern: "/createinspection", Op: "Create-Inspection", Handle: e.createInspection},
+			{Methods: post, Pattern: "/__focalx/finish", Handle: e.finish},
+			// Any method: the call is counted before its method is checked.
+			{Pattern: "/GetToken", Op: "GetToken", Handle: e.getToken},
+			{Pattern: "/", Op: "GetToken", Handle: e.getToken},
+		}}
 	return nil
 }
 
@@ -168,20 +163,21 @@ func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
 // /GetToken, as documented, and at / when the request carries clientKey or
 // auth, as in the documentation's curl example; a bare / is left to others.
 func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
-	switch {
-	case r.URL.Path == "/__focalx/whoami":
-		e.whoami(w, r)
-	case r.URL.Path == "/Create-Inspection" || r.URL.Path == "/createinspection/" || r.URL.Path == "/createinspection":
-		e.createInspection(w, r)
-	case r.URL.Path == "/__focalx/finish":
-		e.finish(w, r)
-	case r.URL.Path == "/GetToken",
-		r.URL.Path == "/" && (r.URL.Query().Has("clientKey") || r.Header.Get("auth") != ""):
-		e.getToken(w, r)
-	default:
+	if r.URL.Path == "/" && !r.URL.Query().Has("clientKey") && r.Header.Get("auth") == "" {
 		return false
 	}
-	return true
+	return e.kit.Serve(w, r)
+}
+
+// caller is what the records say of a call: GetToken's credential outcome,
+// a Bearer token's kind.
+func (e *Emulator) caller(r *http.Request, rt *sandbox.KitRoute) sandbox.Caller {
+	if rt.Op == "GetToken" {
+		_, cred, _, _ := e.check(r)
+		return sandbox.Caller{Cred: cred, APIKey: r.Header.Get("auth") != ""}
+	}
+	_, cred := e.token(r)
+	return sandbox.Caller{Cred: cred}
 }
 
 // ErrorBody is Focalx's error shape: the 400 answers of its documented
@@ -221,13 +217,8 @@ func (e *Emulator) check(r *http.Request) (userHash, cred string, status int, ms
 	return strings.ToLower(in.UserHash), CredOK, 0, ""
 }
 
-func (e *Emulator) getToken(w http.ResponseWriter, r *http.Request) {
-	hash, cred, status, msg := e.check(r)
-	e.host.Calls.Record("focalx", "GetToken", cred)
-	e.host.Requests.Record("focalx", r, r.Header.Get("auth") != "", false)
-	if e.host.Faults.ApplyWith(w, r, "focalx", "GetToken", ErrorBody) {
-		return
-	}
+func (e *Emulator) getToken(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	hash, _, status, msg := e.check(r)
 	// GET as documented; POST too, which is what the documentation's curl
 	// example (with --data '') really sends.
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
@@ -249,21 +240,41 @@ func (e *Emulator) getToken(w http.ResponseWriter, r *http.Request) {
 
 // whoami answers the user_hash of a Bearer token the emulator issued, so
 // tests can prove a token works and belongs to the right user.
-func (e *Emulator) whoami(w http.ResponseWriter, r *http.Request) {
+func (e *Emulator) whoami(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	claims, cred := e.token(r)
+	e.host.Calls.Record("focalx", "whoami", cred)
+	if e.bearerFailed(w, r, cred) {
+		return
+	}
+	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"user_hash": claims["user_hash"], "exp": claims["exp"]})
+}
+
+// token classifies a call's Bearer token: "token" (one the emulator issued,
+// with its claims), "expired_token" or "invalid_token".
+func (e *Emulator) token(r *http.Request) (map[string]any, string) {
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	claims, err := e.host.Signer.Verify(tok)
 	hash, _ := claims["user_hash"].(string)
 	switch {
 	case errors.Is(err, sandbox.ErrTokenExpired):
-		e.host.Calls.Record("focalx", "whoami", "expired_token")
-		apiErr(w, r, http.StatusUnauthorized, "token expired")
+		return nil, "expired_token"
 	case err != nil || claims["typ"] != "focalx" || hash == "":
-		e.host.Calls.Record("focalx", "whoami", "invalid_token")
+		return nil, "invalid_token"
+	}
+	return claims, "token"
+}
+
+// bearerFailed answers 401 unless cred is a good token.
+func (e *Emulator) bearerFailed(w http.ResponseWriter, r *http.Request, cred string) bool {
+	switch cred {
+	case "expired_token":
+		apiErr(w, r, http.StatusUnauthorized, "token expired")
+	case "invalid_token":
 		apiErr(w, r, http.StatusUnauthorized, "missing or invalid token")
 	default:
-		e.host.Calls.Record("focalx", "whoami", "token")
-		sandbox.WriteJSON(w, http.StatusOK, map[string]any{"user_hash": hash, "exp": claims["exp"]})
+		return false
 	}
+	return true
 }
 
 // Interface guards

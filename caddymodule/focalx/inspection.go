@@ -2,7 +2,6 @@ package focalx
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,42 +33,16 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// bearer returns the user hash of a valid token the emulator issued.
-func (e *Emulator) bearer(w http.ResponseWriter, r *http.Request, op string) (string, bool) {
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	claims, err := e.host.Signer.Verify(tok)
-	hash, _ := claims["user_hash"].(string)
-	switch {
-	case errors.Is(err, sandbox.ErrTokenExpired):
-		e.host.Calls.Record("focalx", op, "expired_token")
-		apiErr(w, r, http.StatusUnauthorized, "token expired")
-	case err != nil || claims["typ"] != "focalx" || hash == "":
-		e.host.Calls.Record("focalx", op, "invalid_token")
-		apiErr(w, r, http.StatusUnauthorized, "missing or invalid token")
-	default:
-		e.host.Calls.Record("focalx", op, "token")
-		return hash, true
-	}
-	return "", false
-}
-
 // createInspection is CreateInspection (create_inspection.rst): a token as
 // Bearer, the form fields documented (multipart/form-data as documented;
 // urlencoded and JSON objects of strings are accepted too), body_type the
 // only mandatory one. It answers {inspection, car, car_master}.
-func (e *Emulator) createInspection(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		apiErr(w, r, http.StatusMethodNotAllowed, "method not allowed")
+func (e *Emulator) createInspection(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	claims, cred := e.token(r)
+	if e.bearerFailed(w, r, cred) {
 		return
 	}
-	hash, ok := e.bearer(w, r, "Create-Inspection")
-	if !ok {
-		return
-	}
-	if e.host.Faults.ApplyWith(w, r, "focalx", "Create-Inspection", ErrorBody) {
-		return
-	}
+	hash := claims["user_hash"].(string)
 	form := map[string]string{}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&form); err != nil {
@@ -103,7 +76,7 @@ func (e *Emulator) createInspection(w http.ResponseWriter, r *http.Request) {
 	in := &inspection{ID: newUUID(), ProcessID: form["process_id"], UserHash: hash, Registration: reg, Name: form["name"],
 		Email: form["email"], Phone: form["phone"], Mileage: form["mileage"], Meta: form["meta_data"], Created: time.Now().UTC()}
 	if in.ProcessID == "" {
-		in.ProcessID = strings.ToUpper(randHex(6))
+		in.ProcessID = strings.ToUpper(sandbox.RandomHex(6))
 	}
 	e.st.mu.Lock()
 	e.st.m[in.ID] = in
@@ -115,12 +88,6 @@ func (e *Emulator) createInspection(w http.ResponseWriter, r *http.Request) {
 		"car":        map[string]any{"id": newUUID(), "vin": form["vin"], "registration_number": reg, "color": form["color"]},
 		"car_master": map[string]any{"id": newUUID(), "make": form["make"], "model": form["model"], "year": form["year"]},
 	})
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // Report builds the DamageReport of an inspection, in the shape of the
@@ -150,12 +117,7 @@ func (in *inspection) report(damages int) map[string]any {
 // finish completes an inspection, as the user does in Focalx's plugin, and
 // pushes its DamageReport to report_url. Query: inspectionId, and damages
 // (how many to report, default 1). It answers 202 with the report sent.
-func (e *Emulator) finish(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		apiErr(w, r, http.StatusMethodNotAllowed, "method not allowed")
-		return
-	}
+func (e *Emulator) finish(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	q := r.URL.Query()
 	damages := 1
 	if v := q.Get("damages"); v != "" {

@@ -1,7 +1,6 @@
 package incode
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )
 
@@ -43,6 +43,7 @@ type Emulator struct {
 	Webhooks sandbox.Webhooks `json:"webhooks,omitempty"`
 
 	host *sandbox.Host
+	kit  *sandbox.Kit
 	st   *emuState
 }
 
@@ -81,50 +82,18 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		webhook_retry  <first> <factor> <attempts>   # default 200ms 2.5 5
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	for d.NextBlock(0) {
-		if ok, err := e.Webhooks.UnmarshalOption(d); ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		opt := d.Val()
-		switch opt {
-		case "token_ttl", "executive_token_ttl":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(d.Val())
-			if err != nil {
-				return d.Errf("%s: %v", opt, err)
-			}
-			if opt == "token_ttl" {
-				e.TokenTTL = caddy.Duration(dur)
-			} else {
-				e.ExecutiveTokenTTL = caddy.Duration(dur)
-			}
-			continue
-		}
-		f, ok := map[string]*string{"api_key": &e.APIKey, "flow_id": &e.FlowID, "client_id": &e.ClientID,
-			"admin_email": &e.AdminEmail, "admin_password": &e.AdminPassword, "public_url": &e.PublicURL}[opt]
-		if !ok {
-			return d.Errf("idv_sandbox incode: unknown option %q", opt)
-		}
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		*f = d.Val()
-	}
-	return nil
+	return sandbox.ParseBlock(d, "idv_sandbox incode", e.Webhooks.Options(map[string]provider.Option{
+		"api_key": provider.String(&e.APIKey), "flow_id": provider.String(&e.FlowID), "client_id": provider.String(&e.ClientID),
+		"admin_email": provider.String(&e.AdminEmail), "admin_password": provider.String(&e.AdminPassword),
+		"public_url": provider.String(&e.PublicURL),
+		"token_ttl":  sandbox.DurationOption(&e.TokenTTL), "executive_token_ttl": sandbox.DurationOption(&e.ExecutiveTokenTTL),
+	}))
 }
 
 // ProvisionSandbox implements sandbox.Emulator.
 func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
-	repl := caddy.NewReplacer()
-	for _, f := range []*string{&e.APIKey, &e.FlowID, &e.ClientID, &e.AdminEmail, &e.AdminPassword, &e.PublicURL, &e.Webhooks.URL, &e.Webhooks.A, &e.Webhooks.B} {
-		*f = repl.ReplaceAll(*f, "")
-	}
+	sandbox.Resolve(false, append([]*string{&e.APIKey, &e.FlowID, &e.ClientID, &e.AdminEmail, &e.AdminPassword, &e.PublicURL},
+		e.Webhooks.Fields()...)...)
 	if e.APIKey == "" || e.FlowID == "" || e.ClientID == "" {
 		return errors.New("api_key, flow_id and client_id are required")
 	}
@@ -138,13 +107,14 @@ func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
 	e.st = h.Shared("incode", func() any {
 		return &emuState{interviews: map[string]*interview{}, codes: map[string]string{}}
 	}).(*emuState)
+	// Each call is counted and faulted before its method is checked (a
+	// refused method is counted too), as this emulator always did.
+	e.kit = &sandbox.Kit{Provider: "incode", Host: h, RecordRefused: true, MethodMessage: "method not allowed",
+		Caller: func(r *http.Request, _ *sandbox.KitRoute) sandbox.Caller {
+			c := e.creds(r)
+			return sandbox.Caller{Cred: c.String(), APIKey: c.keyGiven, Executive: c.tokKind == "executive"}
+		}, Routes: e.routes()}
 	return nil
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // creds classifies the credentials of a call, for checks and counters.
@@ -201,61 +171,36 @@ func (e *Emulator) creds(r *http.Request) creds {
 // apiErr answers in Incode's (Spring Boot) error shape:
 // {"timestamp", "status", "error", "message", "path"}.
 func apiErr(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	sandbox.WriteJSON(w, status, map[string]any{"timestamp": time.Now().UnixMilli(), "status": status,
-		"error": http.StatusText(status), "message": msg, "path": r.URL.Path})
+	sandbox.WriteJSON(w, status, sandbox.APIError(status, msg, r.URL.Path))
 }
 
-// route is one emulated endpoint.
-type route struct {
-	method, path string
-	prefix       bool
-	op           string
-	serve        func(w http.ResponseWriter, r *http.Request, c creds)
-}
-
-func (e *Emulator) routes() []route {
-	return []route{
-		{method: "POST", path: "/omni/start", op: "omni/start", serve: e.start},
-		{method: "POST", path: "/executive/log-in", op: "executive/log-in", serve: e.login},
-		{method: "GET", path: "/0/omni/onboarding-url", op: "0/omni/onboarding-url", serve: e.onboardingURL},
-		{method: "GET", path: "/omni/get/onboarding/status", op: "omni/get/onboarding/status", serve: e.onboardingStatus},
-		{method: "GET", path: "/omni/get/score", op: "omni/get/score", serve: e.score},
-		{method: "GET", path: "/0/omni/get/score", op: "0/omni/get/score", serve: e.score},
-		{method: "GET", path: "/omni/finish-status", op: "omni/finish-status", serve: e.finishStatus},
-		{method: "GET", path: "/0/omni/finish-status", op: "0/omni/finish-status", serve: e.finishStatus},
-		{method: "POST", path: "/omni/process/approve", op: "omni/process/approve", serve: e.approve},
-		{method: "POST", path: "/omni/authentication/verify", op: "omni/authentication/verify", serve: e.verify},
-		{method: "POST", path: "/omni/auth-attempt/verify", op: "omni/auth-attempt/verify", serve: e.verify},
-		{method: "", path: "/0/omni/", prefix: true, op: "0/omni/*", serve: e.generic},
-		{method: "", path: "/omni/", prefix: true, op: "omni/*", serve: e.generic},
+func (e *Emulator) routes() []sandbox.KitRoute {
+	post, get := []string{http.MethodPost}, []string{http.MethodGet}
+	// with hands a route its call's credentials.
+	with := func(f func(w http.ResponseWriter, r *http.Request, c creds)) func(http.ResponseWriter, *http.Request, map[string]string) {
+		return func(w http.ResponseWriter, r *http.Request, _ map[string]string) { f(w, r, e.creds(r)) }
+	}
+	return []sandbox.KitRoute{
+		{Pattern: "/incode/flow/*", Handle: e.hosted}, // the hosted page, no API call
+		{Methods: post, Pattern: "/omni/start", Op: "omni/start", Handle: with(e.start)},
+		{Methods: post, Pattern: "/executive/log-in", Op: "executive/log-in", Handle: with(e.login)},
+		{Methods: get, Pattern: "/0/omni/onboarding-url", Op: "0/omni/onboarding-url", Handle: with(e.onboardingURL)},
+		{Methods: get, Pattern: "/omni/get/onboarding/status", Op: "omni/get/onboarding/status", Handle: with(e.onboardingStatus)},
+		{Methods: get, Pattern: "/omni/get/score", Op: "omni/get/score", Handle: with(e.score)},
+		{Methods: get, Pattern: "/0/omni/get/score", Op: "0/omni/get/score", Handle: with(e.score)},
+		{Methods: get, Pattern: "/omni/finish-status", Op: "omni/finish-status", Handle: with(e.finishStatus)},
+		{Methods: get, Pattern: "/0/omni/finish-status", Op: "0/omni/finish-status", Handle: with(e.finishStatus)},
+		{Methods: post, Pattern: "/omni/process/approve", Op: "omni/process/approve", Handle: with(e.approve)},
+		{Methods: post, Pattern: "/omni/authentication/verify", Op: "omni/authentication/verify", Handle: with(e.verify)},
+		{Methods: post, Pattern: "/omni/auth-attempt/verify", Op: "omni/auth-attempt/verify", Handle: with(e.verify)},
+		{Pattern: "/0/omni/*", Op: "0/omni/*", Handle: with(e.generic)},
+		{Pattern: "/omni/*", Op: "omni/*", Handle: with(e.generic)},
 	}
 }
 
 // ServeSandbox implements sandbox.Emulator.
 func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
-	if strings.HasPrefix(r.URL.Path, "/incode/flow/") {
-		e.hosted(w, r)
-		return true
-	}
-	for _, rt := range e.routes() {
-		if !(r.URL.Path == rt.path || rt.prefix && strings.HasPrefix(r.URL.Path, rt.path)) {
-			continue
-		}
-		c := e.creds(r)
-		op := rt.op
-		e.host.Calls.Record("incode", op, c.String())
-		e.host.Requests.Record("incode", r, c.keyGiven, c.tokKind == "executive")
-		if e.host.Faults.Apply(w, r, "incode", op) {
-			return true
-		}
-		if rt.method != "" && r.Method != rt.method {
-			apiErr(w, r, http.StatusMethodNotAllowed, "method not allowed")
-			return true
-		}
-		rt.serve(w, r, c)
-		return true
-	}
-	return false
+	return e.kit.Serve(w, r)
 }
 
 func (e *Emulator) requireKey(w http.ResponseWriter, r *http.Request, c creds) bool {
@@ -309,7 +254,7 @@ func (e *Emulator) start(w http.ResponseWriter, r *http.Request, c creds) {
 		apiErr(w, r, http.StatusBadRequest, "unknown configurationId")
 		return
 	}
-	iv := &interview{ID: randHex(12), Code: randHex(16), FlowID: in.ConfigurationID, ClientID: e.ClientID,
+	iv := &interview{ID: sandbox.RandomHex(12), Code: sandbox.RandomHex(16), FlowID: in.ConfigurationID, ClientID: e.ClientID,
 		ExternalID: in.ExternalCustomerID, RedirectURL: in.RedirectionURL, Status: "UNKNOWN",
 		Language: in.Language, CustomFields: in.CustomFields}
 	e.st.mu.Lock()
@@ -347,17 +292,6 @@ func (e *Emulator) interview(id string) *interview {
 	return e.st.interviews[id]
 }
 
-func (e *Emulator) publicURL(r *http.Request) string {
-	if e.PublicURL != "" {
-		return strings.TrimSuffix(e.PublicURL, "/")
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
 func (e *Emulator) onboardingURL(w http.ResponseWriter, r *http.Request, c creds) {
 	if !e.requireToken(w, r, c, "session") {
 		return
@@ -373,7 +307,7 @@ func (e *Emulator) onboardingURL(w http.ResponseWriter, r *http.Request, c creds
 		apiErr(w, r, http.StatusUnauthorized, "the token's interview does not exist")
 		return
 	}
-	sandbox.WriteJSON(w, http.StatusOK, map[string]string{"url": e.publicURL(r) + "/incode/flow/" + iv.Code})
+	sandbox.WriteJSON(w, http.StatusOK, map[string]string{"url": sandbox.PublicURL(e.PublicURL, r) + "/incode/flow/" + iv.Code})
 }
 
 // interviewFor resolves the interview of an executive call (?id= or
@@ -465,13 +399,7 @@ func (e *Emulator) finish(iv *interview, scoreStatus string) {
 	payloads = append(payloads, status(Finished))
 	e.st.mu.Unlock()
 	if !already {
-		go func() {
-			for _, p := range payloads {
-				done := make(chan error, 1)
-				e.Webhooks.Send(e.host.Logger, p, done)
-				<-done // in order: each after the previous one's delivery
-			}
-		}()
+		sandbox.InOrder(payloads, func(p map[string]any, done chan<- error) { e.Webhooks.Send(e.host.Logger, p, done) })
 	}
 }
 
@@ -571,8 +499,8 @@ var flowPage = sandbox.NewPage(`{{with .Data}}<p>This page stands in for Incode'
 // hosted serves the sandbox's stand-in for Incode's hosted onboarding:
 // GET shows a form, POST finishes the interview with the chosen score, sends
 // the webhook and redirects to the session's redirectionUrl.
-func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
-	code := strings.TrimPrefix(r.URL.Path, "/incode/flow/")
+func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request, p map[string]string) {
+	code := p["*"]
 	e.st.mu.Lock()
 	iv := e.st.interviews[e.st.codes[code]]
 	e.st.mu.Unlock()

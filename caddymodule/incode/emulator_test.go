@@ -138,3 +138,56 @@ http://127.0.0.1:@@site@@ {
 		t.Fatalf("%d %s; %d requests reached the other host", status, body, elsewhere.Load())
 	}
 }
+
+// TestEmulatorWebhookSettingsResolvePlaceholders: every webhook setting of
+// the emulator's block may be a placeholder, the OAuth2 token URL too (it
+// was once left unresolved, so the emulator asked for a token at
+// "{env.…}" and never delivered).
+func TestEmulatorWebhookSettingsResolvePlaceholders(t *testing.T) {
+	tokens := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, secret, ok := r.BasicAuth(); !ok || id != "cid" || secret != "csecret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"access_token":"hook-token"}`))
+	}))
+	defer tokens.Close()
+	got := make(chan string, 8)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Authorization")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer receiver.Close()
+	t.Setenv("IDV_TEST_HOOK_URL", receiver.URL)
+	t.Setenv("IDV_TEST_TOKEN_URL", tokens.URL)
+	t.Setenv("IDV_TEST_CLIENT_SECRET", "csecret")
+	in := testcaddy.Start(t, `
+http://127.0.0.1:@@sandbox@@ {
+	idv_sandbox {
+		incode {
+			api_key k
+			flow_id f
+			client_id c
+			webhook_url {env.IDV_TEST_HOOK_URL}
+			webhook_auth oauth2 cid {env.IDV_TEST_CLIENT_SECRET} {env.IDV_TEST_TOKEN_URL}
+			webhook_retry 10ms 1 2
+		}
+	}
+}`)
+	sb := in.URL("sandbox", "")
+	c := testcaddy.Client()
+	_, m := testcaddy.DoJSON(t, c, "POST", sb+"/omni/start", `{"configurationId":"f"}`, "X-Api-Key", "k")
+	tok, _ := m["token"].(string)
+	if _, m = testcaddy.DoJSON(t, c, "GET", sb+"/omni/finish-status", "", "X-Incode-Hardware-Id", tok); m["action"] != "none" {
+		t.Fatalf("finish-status: %v", m)
+	}
+	select {
+	case auth := <-got:
+		if auth != "Bearer hook-token" {
+			t.Fatalf("webhook delivered with Authorization %q", auth)
+		}
+	case <-time.After(10 * time.Second): // bounds a broken test only
+		t.Fatal("no webhook delivered")
+	}
+}

@@ -1,10 +1,8 @@
 package onfido
 
 import (
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/google/uuid"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )
 
@@ -78,39 +77,18 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		webhook_retry <first> <factor> <attempts>
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch opt := d.Val(); opt {
-		case "api_token", "workflow_id", "webhook_token", "run_sdk_token":
-			args := d.RemainingArgs()
-			if len(args) != 1 {
-				return d.Errf("onfido: %s takes one value", opt)
+	return sandbox.ParseBlock(d, Name, e.Webhooks.Options(map[string]provider.Option{
+		"api_token": provider.String(&e.APIToken), "workflow_id": provider.String(&e.WorkflowID),
+		"webhook_token": provider.String(&e.WebhookToken),
+		"run_sdk_token": {Set: func(a []string) error {
+			if a[0] != "on" && a[0] != "off" {
+				return errors.New("on or off")
 			}
-			switch opt {
-			case "api_token":
-				e.APIToken = args[0]
-			case "workflow_id":
-				e.WorkflowID = args[0]
-			case "webhook_token":
-				e.WebhookToken = args[0]
-			default:
-				if args[0] != "on" && args[0] != "off" {
-					return d.Errf("onfido: run_sdk_token is on or off")
-				}
-				e.NoRunSDKToken = args[0] == "off"
-			}
-		case "webhook_url", "webhook_retry":
-			if _, err := e.Webhooks.UnmarshalOption(d); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("onfido: unknown option %q (Onfido signs its webhooks: there is no webhook_auth)", opt)
-		}
-	}
-	return nil
+			e.NoRunSDKToken = a[0] == "off"
+			return nil
+		}},
+		"webhook_auth": sandbox.SignedWebhooks("Onfido"),
+	}, "webhook_url", "webhook_retry"))
 }
 
 // Outcomes of the hosted page: the final statuses of a workflow run.
@@ -125,7 +103,7 @@ var outcomes = []sandbox.Outcome{
 // ProvisionSandbox implements sandbox.Emulator.
 func (e *Emulator) ProvisionSandbox(_ caddy.Context, h *sandbox.Host) error {
 	if e.APIToken == "" || e.WorkflowID == "" {
-		return errString("onfido: api_token and workflow_id are required")
+		return errors.New("onfido: api_token and workflow_id are required")
 	}
 	e.host = h
 	e.state = h.Shared("onfido:"+e.APIToken, func() any {
@@ -143,10 +121,6 @@ func (e *Emulator) ProvisionSandbox(_ caddy.Context, h *sandbox.Host) error {
 		}}
 	return nil
 }
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
 
 // ServeSandbox implements sandbox.Emulator.
 func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
@@ -184,14 +158,7 @@ func invalid(w http.ResponseWriter, field, msg string) {
 }
 
 func (e *Emulator) credential(r *http.Request) string {
-	a := r.Header.Get("Authorization")
-	switch {
-	case a == "":
-		return sandbox.CredNone
-	case subtle.ConstantTimeCompare([]byte(a), []byte("Token token="+e.APIToken)) == 1:
-		return sandbox.CredAPIKey
-	}
-	return sandbox.CredInvalid
+	return sandbox.Credential(r.Header.Get("Authorization"), "Token token="+e.APIToken)
 }
 
 // auth checks the API token as Onfido does: 401 without or with a wrong one.
@@ -218,20 +185,6 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
-func origin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
-func randomToken() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // createApplicant is POST /v3.6/applicants.
 func (e *Emulator) createApplicant(w http.ResponseWriter, r *http.Request, _ map[string]string) {
@@ -297,7 +250,7 @@ func (e *Emulator) runJSON(r *http.Request, run *emuRun) map[string]any {
 	return map[string]any{"id": run.ID, "applicant_id": run.ApplicantID, "workflow_id": run.WorkflowID,
 		"workflow_version_id": 1, "status": run.Status, "dashboard_url": "https://dashboard.onfido.com/results/" + run.ID,
 		"output": map[string]any{}, "reasons": []any{}, "error": nil, "sdk_token": tok, "customer_user_id": cuid, "tags": []any{},
-		"link": map[string]any{"url": origin(r) + "/wr/" + run.LinkToken, "completed_redirect_url": redirect,
+		"link": map[string]any{"url": sandbox.Origin(r) + "/wr/" + run.LinkToken, "completed_redirect_url": redirect,
 			"expired_redirect_url": nil, "expires_at": nil, "language": nil},
 		"created_at": stamp(run.CreatedAt), "updated_at": stamp(run.UpdatedAt)}
 }
@@ -340,7 +293,7 @@ func (e *Emulator) createRun(w http.ResponseWriter, r *http.Request, _ map[strin
 	}
 	now := time.Now().UTC()
 	run := &emuRun{ID: uuid.NewString(), ApplicantID: in.ApplicantID, WorkflowID: in.WorkflowID, Status: "awaiting_input",
-		LinkToken: randomToken(), CustomerUserID: in.CustomerUserID, Redirect: in.Link.CompletedRedirectURL, CreatedAt: now, UpdatedAt: now}
+		LinkToken: sandbox.RandomHex(16), CustomerUserID: in.CustomerUserID, Redirect: in.Link.CompletedRedirectURL, CreatedAt: now, UpdatedAt: now}
 	if !e.NoRunSDKToken {
 		run.SDKToken = e.mintSDKToken(in.ApplicantID, run.ID, "")
 	}
@@ -437,13 +390,8 @@ func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request, p map[string]s
 // decide shows the outcome page (GET) or completes the run (POST): its
 // status changes and a signed workflow_run.completed webhook is sent.
 func (e *Emulator) decide(w http.ResponseWriter, r *http.Request, run *emuRun, action, title string) {
-	if r.Method == http.MethodGet {
-		sandbox.WriteOutcomePage(w, title, action, outcomes)
-		return
-	}
-	outcome := sandbox.ReadOutcome(r, outcomes)
+	outcome := sandbox.OutcomeForm(w, r, title, action, outcomes)
 	if outcome == "" {
-		http.Error(w, "Choose one of the outcomes.", http.StatusBadRequest)
 		return
 	}
 	now := time.Now().UTC()
@@ -460,7 +408,7 @@ func (e *Emulator) decide(w http.ResponseWriter, r *http.Request, run *emuRun, a
 	body, _ := json.Marshal(map[string]any{"payload": map[string]any{
 		"resource_type": "workflow_run", "action": "workflow_run.completed",
 		"object": map[string]any{"id": run.ID, "status": outcome, "completed_at_iso8601": now.Format(time.RFC3339),
-			"href": origin(r) + "/v3.6/workflow_runs/" + run.ID},
+			"href": sandbox.Origin(r) + "/v3.6/workflow_runs/" + run.ID},
 		"resource": resource}})
 	e.state.mu.Unlock()
 	e.send(body, nil)

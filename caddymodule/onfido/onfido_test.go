@@ -31,81 +31,29 @@ type stackOpts struct {
 	providerExt string // more provider options
 }
 
-type stack struct {
-	t  *testing.T
-	in *testcaddy.Instance
-}
+type stack struct{ testcaddy.Stack }
 
 func startStack(t *testing.T, o stackOpts) *stack {
 	t.Helper()
 	if o.hookTokens == "" {
 		o.hookTokens = "webhook_token " + hookToken + "\n\t\t\twebhook_token " + previous
 	}
-	hook := "webhook_url http://127.0.0.1:@@site@@/api/webhook\n\t\t\twebhook_retry 20ms 2 6"
-	if o.noWebhooks {
-		hook = ""
-	}
 	runToken := "on"
 	if o.noRunToken {
 		runToken = "off"
 	}
-	in := testcaddy.Start(t, fmt.Sprintf(`
-http://127.0.0.1:@@site@@ {
-	idv {
-		onfido {
-			api_url http://127.0.0.1:@@sandbox@@
-			api_token %s
-			workflow_id %s
-			%s
-			%s
-		}
-		session_quota off
-	}
-	respond "frontend"
-}
-http://127.0.0.1:@@sandbox@@ {
-	idv_sandbox {
-		onfido {
-			api_token %s
-			workflow_id %s
-			webhook_token %s
-			run_sdk_token %s
-			%s
-		}
-	}
-}`, apiToken, workflowID, o.hookTokens, o.providerExt, apiToken, workflowID, hookToken, runToken, hook), testcaddy.Options{LogFile: true})
-	return &stack{t: t, in: in}
-}
-
-func (s *stack) do(c *http.Client, method, path, body string, hdr ...string) (int, map[string]any) {
-	s.t.Helper()
-	return testcaddy.DoJSON(s.t, c, method, s.in.URL("site", path), body, hdr...)
+	return &stack{testcaddy.StartStack(t, "onfido",
+		[]string{"api_token " + apiToken, "workflow_id " + workflowID, o.hookTokens, o.providerExt},
+		[]string{"api_token " + apiToken, "workflow_id " + workflowID, "webhook_token " + hookToken, "run_sdk_token " + runToken},
+		!o.noWebhooks)}
 }
 
 // choose completes the page at pageURL (the SDK stand-in or the hosted
 // link) with outcome, as a user would, and returns the POST's status.
 func (s *stack) choose(pageURL, outcome string) int {
-	s.t.Helper()
-	c := testcaddy.Client()
-	st, _, page := testcaddy.Do(s.t, c, "GET", pageURL, nil)
-	if st != 200 || !strings.Contains(page, `value="`+outcome+`"`) {
-		s.t.Fatalf("outcome page: %d %s", st, page)
-	}
-	req, _ := http.NewRequest("POST", pageURL, strings.NewReader(url.Values{"outcome": {outcome}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// await polls GET /api/session until cond holds (no timing assertion: the
-// deadline only bounds a broken test).
-func (s *stack) await(c *http.Client, what string, cond func(map[string]any) bool) map[string]any {
-	s.t.Helper()
-	return testcaddy.AwaitJSON(s.t, c, s.in.URL("site", "/api/session"), what, cond)
+	s.T.Helper()
+	st, _, _ := s.ChooseOutcome(pageURL, outcome)
+	return st
 }
 
 func signWith(h func() hash.Hash, key, body string) string { return testcaddy.HMACHex(h, key, body) }
@@ -136,7 +84,7 @@ func claims(t *testing.T, tok string) map[string]any {
 func TestJourney(t *testing.T) {
 	s := startStack(t, stackOpts{})
 	c := testcaddy.Client()
-	st, a := s.do(c, "POST", "/api/start", `{"externalUserId":"user-42","firstName":"Ann","lastName":"Lee"}`)
+	st, a := s.Do(c, "POST", "/api/start", `{"externalUserId":"user-42","firstName":"Ann","lastName":"Lee"}`)
 	if st != 200 || a["uniqueId"] == nil || a["workflowRunId"] == nil || a["token"] == nil || a["url"] == nil || len(a) != 4 {
 		t.Fatalf("start: %d %v", st, a)
 	}
@@ -144,19 +92,19 @@ func TestJourney(t *testing.T) {
 	if claims(t, tok)["workflow_run_id"] != a["workflowRunId"] {
 		t.Fatalf("the token is not the run's own: %v", claims(t, tok))
 	}
-	if link := a["url"].(string); !strings.HasPrefix(link, s.in.URL("sandbox", "/wr/")) {
+	if link := a["url"].(string); !strings.HasPrefix(link, s.In.URL("sandbox", "/wr/")) {
 		t.Fatalf("url %s", link)
 	}
-	calls := testcaddy.Calls(t, s.in.URL("sandbox", ""))
+	calls := testcaddy.Calls(t, s.In.URL("sandbox", ""))
 	if calls["onfido v3.6/applicants api_key"] != 1 || calls["onfido v3.6/workflow_runs api_key"] != 1 || calls["onfido v3.6/sdk_token api_key"] != 0 {
 		t.Fatalf("calls %v", calls)
 	}
 	// The cookie resumes the same session without another applicant.
-	if _, b := s.do(c, "GET", "/api/start", ""); b["uniqueId"] != a["uniqueId"] || b["workflowRunId"] != a["workflowRunId"] {
+	if _, b := s.Do(c, "GET", "/api/start", ""); b["uniqueId"] != a["uniqueId"] || b["workflowRunId"] != a["workflowRunId"] {
 		t.Fatalf("resume: %v", b)
 	}
 	// The token route serves the cached run token until shortly before it expires.
-	st, tk := s.do(c, "GET", "/api/token", "")
+	st, tk := s.Do(c, "GET", "/api/token", "")
 	if st != 200 || tk["token"] != tok || tk["expiresAt"] == nil || len(tk) != 2 {
 		t.Fatalf("token: %d %v", st, tk)
 	}
@@ -164,14 +112,14 @@ func TestJourney(t *testing.T) {
 	if err != nil || int64(claims(t, tok)["exp"].(float64)) != exp.Unix() {
 		t.Fatalf("expiresAt %v is not the token's exp %v", tk["expiresAt"], claims(t, tok)["exp"])
 	}
-	if code := s.choose(s.in.URL("sandbox", "/sdk?token="+url.QueryEscape(tok)), "approved"); code != 200 {
+	if code := s.choose(s.In.URL("sandbox", "/sdk?token="+url.QueryEscape(tok)), "approved"); code != 200 {
 		t.Fatalf("sdk page: %d", code)
 	}
-	v := s.await(c, "verified", func(v map[string]any) bool { return v["result"] == "verified" })
+	v := s.Await(c, "verified", func(v map[string]any) bool { return v["result"] == "verified" })
 	if v["status"] != "approved" {
 		t.Fatalf("%v", v)
 	}
-	if strings.Contains(s.in.Logs(), hookToken) || strings.Contains(s.in.Logs(), apiToken) {
+	if strings.Contains(s.In.Logs(), hookToken) || strings.Contains(s.In.Logs(), apiToken) {
 		t.Fatalf("a secret is in the logs")
 	}
 	for _, answer := range []any{a, tk, v} {
@@ -187,11 +135,11 @@ func TestOutcomes(t *testing.T) {
 	s := startStack(t, stackOpts{})
 	for outcome, result := range map[string]string{"declined": "failed", "review": "review", "abandoned": "failed", "error": "failed"} {
 		c := testcaddy.Client()
-		_, a := s.do(c, "GET", "/api/start?redirectionUrl="+url.QueryEscape(s.in.URL("site", "/done")), "")
+		_, a := s.Do(c, "GET", "/api/start?redirectionUrl="+url.QueryEscape(s.In.URL("site", "/done")), "")
 		if code := s.choose(a["url"].(string), outcome); code != http.StatusSeeOther {
 			t.Fatalf("%s: hosted link answered %d, want a redirect", outcome, code)
 		}
-		v := s.await(c, result, func(v map[string]any) bool { return v["result"] == result })
+		v := s.Await(c, result, func(v map[string]any) bool { return v["result"] == result })
 		if v["status"] != outcome {
 			t.Fatalf("%s: %v", outcome, v)
 		}
@@ -202,17 +150,17 @@ func TestOutcomes(t *testing.T) {
 // with the site's origin + /* as referrer by default.
 func TestMintedToken(t *testing.T) {
 	s := startStack(t, stackOpts{noRunToken: true, noWebhooks: true})
-	_, a := s.do(testcaddy.Client(), "GET", "/api/start", "")
+	_, a := s.Do(testcaddy.Client(), "GET", "/api/start", "")
 	c := claims(t, a["token"].(string))
-	if c["referrer"] != s.in.URL("site", "/*") || c["workflow_run_id"] != nil || c["applicant_id"] == nil {
+	if c["referrer"] != s.In.URL("site", "/*") || c["workflow_run_id"] != nil || c["applicant_id"] == nil {
 		t.Fatalf("claims %v", c)
 	}
-	if calls := testcaddy.Calls(t, s.in.URL("sandbox", "")); calls["onfido v3.6/sdk_token api_key"] != 1 {
+	if calls := testcaddy.Calls(t, s.In.URL("sandbox", "")); calls["onfido v3.6/sdk_token api_key"] != 1 {
 		t.Fatalf("calls %v", calls)
 	}
 	// A configured referrer wins.
 	s2 := startStack(t, stackOpts{noRunToken: true, noWebhooks: true, providerExt: "referrer https://app.example.com/*"})
-	_, a = s2.do(testcaddy.Client(), "GET", "/api/start", "")
+	_, a = s2.Do(testcaddy.Client(), "GET", "/api/start", "")
 	if c := claims(t, a["token"].(string)); c["referrer"] != "https://app.example.com/*" {
 		t.Fatalf("claims %v", c)
 	}
@@ -222,13 +170,13 @@ func TestMintedToken(t *testing.T) {
 // failed (the session is kept), concurrent callers share one fresh token.
 func TestTokenRoute(t *testing.T) {
 	s := startStack(t, stackOpts{noRunToken: true, noWebhooks: true})
-	if st, m := s.do(testcaddy.Client(), "GET", "/api/token", ""); st != 401 || m["success"] != false {
+	if st, m := s.Do(testcaddy.Client(), "GET", "/api/token", ""); st != 401 || m["success"] != false {
 		t.Fatalf("no session: %d %v", st, m)
 	}
-	sb := s.in.URL("sandbox", "")
+	sb := s.In.URL("sandbox", "")
 	testcaddy.Fault(t, sb, map[string]any{"provider": "onfido", "op": "v3.6/sdk_token", "status": 500, "times": 2}) // the call and its retry
 	c := testcaddy.Client()
-	st, a := s.do(c, "GET", "/api/start", "")
+	st, a := s.Do(c, "GET", "/api/start", "")
 	if st != 502 {
 		t.Fatalf("start with a failing sdk_token: %d %v", st, a)
 	}
@@ -237,7 +185,7 @@ func TestTokenRoute(t *testing.T) {
 	toks := make([]string, 8)
 	for i := range toks {
 		wg.Go(func() {
-			_, _, out := testcaddy.Do(t, c, "GET", s.in.URL("site", "/api/token"), nil)
+			_, _, out := testcaddy.Do(t, c, "GET", s.In.URL("site", "/api/token"), nil)
 			var m map[string]string
 			_ = json.Unmarshal([]byte(out), &m)
 			toks[i] = m["token"]
@@ -253,7 +201,7 @@ func TestTokenRoute(t *testing.T) {
 		t.Fatalf("calls %v", calls)
 	}
 	// The same session: a retry of /start resumes it.
-	_, b := s.do(c, "GET", "/api/start", "")
+	_, b := s.Do(c, "GET", "/api/start", "")
 	if b["workflowRunId"] == nil || testcaddy.Calls(t, sb)["onfido v3.6/workflow_runs api_key"] != 0 {
 		t.Fatalf("resume: %v", b)
 	}
@@ -263,18 +211,8 @@ func TestTokenRoute(t *testing.T) {
 // GET /v3.6/workflow_runs/{id}; the emulator checks the token as Onfido does.
 func TestRefresher(t *testing.T) {
 	s := startStack(t, stackOpts{noWebhooks: true})
-	c := testcaddy.Client()
-	_, a := s.do(c, "GET", "/api/start", "")
-	if _, v := s.do(c, "GET", "/api/session", ""); v["result"] != "pending" {
-		t.Fatalf("before: %v", v)
-	}
-	s.choose(a["url"].(string), "declined")
-	s.await(c, "failed", func(v map[string]any) bool { return v["result"] == "failed" && v["status"] == "declined" })
-	sb := s.in.URL("sandbox", "")
-	if calls := testcaddy.Calls(t, sb); calls["onfido v3.6/workflow_runs/{id} api_key"] == 0 {
-		t.Fatalf("calls %v", calls)
-	}
-	run := s.in.URL("sandbox", "/v3.6/workflow_runs/"+a["workflowRunId"].(string))
+	a := s.CheckRefresher(testcaddy.Client(), func(u string) { s.choose(u, "declined") }, "failed", "declined", "onfido v3.6/workflow_runs/{id} api_key")
+	run := s.In.URL("sandbox", "/v3.6/workflow_runs/"+a["workflowRunId"].(string))
 	for _, tc := range []struct {
 		hdr  []string
 		want int
@@ -300,7 +238,7 @@ func TestRefresher(t *testing.T) {
 		}
 	}
 	// Validation errors carry the field.
-	st, _, body := testcaddy.Do(t, testcaddy.Client(), "POST", s.in.URL("sandbox", "/v3.6/applicants"),
+	st, _, body := testcaddy.Do(t, testcaddy.Client(), "POST", s.In.URL("sandbox", "/v3.6/applicants"),
 		strings.NewReader(`{"first_name":"A<b>"}`), "Authorization", "Token token="+apiToken, "Content-Type", "application/json")
 	e, _ := testcaddy.JSON(t, body)["error"].(map[string]any)
 	if st != 422 || e["type"] != "validation_error" || e["fields"].(map[string]any)["first_name"] == nil {
@@ -317,22 +255,19 @@ func completed(id, status, at string) string {
 func TestSignatures(t *testing.T) {
 	s := startStack(t, stackOpts{noWebhooks: true})
 	c := testcaddy.Client()
-	_, a := s.do(c, "GET", "/api/start", "")
+	_, a := s.Do(c, "GET", "/api/start", "")
 	id := a["workflowRunId"].(string)
 	review := completed(id, "review", "2026-01-01T10:00:00Z")
 	approved := completed(id, "approved", "2026-01-01T11:00:00Z")
 	older := completed(id, "declined", "2026-01-01T09:00:00Z")
 	hook := func(body string, hdr ...string) int {
-		st, m := s.do(testcaddy.Client(), "POST", "/api/webhook", body, hdr...)
+		st, m := s.Do(testcaddy.Client(), "POST", "/api/webhook", body, hdr...)
 		if st == 200 && m["success"] != true {
 			t.Fatalf("answer %v", m)
 		}
 		return st
 	}
-	events := func() int {
-		_, v := s.do(c, "GET", "/api/session", "")
-		return len(v["events"].([]any))
-	}
+	events := func() int { return s.Events(c) }
 	n0 := events() // the refresher's progress event (awaiting_input)
 	for _, tc := range []struct {
 		name string
@@ -356,22 +291,14 @@ func TestSignatures(t *testing.T) {
 	if st := hook(review, "X-SHA2-Signature", strings.ToUpper(sig(previous, review))); st != 200 {
 		t.Fatalf("rotated token: %d", st)
 	}
-	if _, v := s.do(c, "GET", "/api/session", ""); v["result"] != "review" {
+	if _, v := s.Do(c, "GET", "/api/session", ""); v["result"] != "review" {
 		t.Fatalf("review: %v", v)
 	}
 	if st := hook(approved, "X-SHA2-Signature", sig(hookToken, approved)); st != 200 {
 		t.Fatalf("valid: %d", st)
 	}
 	n := events()
-	if st := hook(approved, "X-SHA2-Signature", sig(hookToken, approved)); st != 200 || events() != n {
-		t.Fatalf("replay: %d, %d events (had %d)", st, events(), n)
-	}
-	if st := hook(older, "X-SHA2-Signature", sig(hookToken, older)); st != 200 {
-		t.Fatalf("older: %d", st)
-	}
-	if _, v := s.do(c, "GET", "/api/session", ""); v["result"] != "verified" || v["status"] != "approved" {
-		t.Fatalf("an older decision replaced a newer one: %v", v)
-	}
+	s.CheckReplayAndOlder(c, func(b string) int { return hook(b, "X-SHA2-Signature", sig(hookToken, b)) }, approved, older, "verified", "approved")
 	// Other resources are acknowledged and change nothing.
 	check := `{"payload":{"resource_type":"check","action":"check.completed","object":{"id":"check-123","status":"complete","completed_at_iso8601":"2026-01-01T12:00:00Z","href":"https://api.onfido.com/v3/checks/check-123"}}}`
 	if st := hook(check, "X-SHA2-Signature", sig(hookToken, check)); st != 200 || events() != n+1 {
@@ -380,10 +307,7 @@ func TestSignatures(t *testing.T) {
 
 	// No webhook token: fail closed.
 	s2 := startStack(t, stackOpts{noWebhooks: true, hookTokens: "# none"})
-	st, m := s2.do(testcaddy.Client(), "POST", "/api/webhook", review, "X-SHA2-Signature", sig(hookToken, review))
-	if st != 403 || !strings.Contains(fmt.Sprint(m["error"]), "no webhook secret") {
-		t.Fatalf("no secret: %d %v", st, m)
-	}
+	s2.CheckFailClosed(review, "X-SHA2-Signature", sig(hookToken, review))
 }
 
 // TestMalformedRequests: each bad request gets its status and a JSON error
@@ -405,11 +329,6 @@ func TestMalformedRequests(t *testing.T) {
 		testcaddy.Case("GET", "/api/start?redirectionUrl=https://evil.example/", "", nil, 400, "redirectionUrl"),
 		testcaddy.Case("POST", "/api/start", `firstName=a`, []string{"Content-Type", "text/plain"}, 400, "malformed JSON body"),
 		testcaddy.Case("GET", "/api/start?externalUserId=%FF", "", nil, 400, "query parameter externalUserId"),
-		testcaddy.Case("PUT", "/api/start", "", nil, 405, "method PUT is not allowed on /api/start"),
-		testcaddy.Case("POST", "/api/token", "", nil, 405, "method POST is not allowed on /api/token"),
-		testcaddy.Case("GET", "/api/token", "", nil, 401, "session"),
-		testcaddy.Case("GET", "/api/webhook", "", nil, 405, "method GET is not allowed on /api/webhook"),
-		testcaddy.Case("POST", "/api/webhook", `{}`, nil, 401, "webhook signature is missing or wrong"),
 		hook(`{`, 400, "malformed JSON body"),
 		hook(`[1]`, 400, "malformed JSON body"),
 		hook(`{}`, 400, "malformed JSON body"),
@@ -417,19 +336,14 @@ func TestMalformedRequests(t *testing.T) {
 		hook(`{"payload":{"resource_type":"workflow_run","action":"workflow_run.completed"}}`, 400, "payload.object.id is missing or malformed"),
 		hook(`{"payload":{"resource_type":"workflow_run","action":"workflow_run.completed","object":{"id":"../x","status":"approved"}}}`, 400, "payload.object.id is missing or malformed"),
 		hook(`{"payload":{"resource_type":"workflow_run","action":"workflow_run.completed","object":{"id":"abc","status":"APPROVED!"}}}`, 400, "payload.object.status is missing or malformed"),
-		testcaddy.Case("GET", "/api/session", "", nil, 401, "no session: call /api/start first"),
-		testcaddy.Case("GET", "/api/unknown", "", nil, 404, "unknown route /api/unknown"),
 	}
-	testcaddy.CheckErrors(t, s.in.URL("site", ""), 20, cases)
-	if calls := testcaddy.Calls(t, s.in.URL("sandbox", "")); testcaddy.CountCalls(calls, "onfido") != 0 {
-		t.Fatalf("malformed requests reached Onfido: %v", calls)
-	}
+	s.CheckMalformed(t, "onfido", 20, true, cases)
 }
 
 // TestProvisionErrors: a configuration that cannot work does not load.
 func TestProvisionErrors(t *testing.T) {
 	wf := "\n\t\t\tworkflow_id " + workflowID
-	for block, want := range map[string]string{
+	testcaddy.CheckProvisionErrors(t, "onfido", map[string]string{
 		"workflow_id " + workflowID:                    "api_token is required",
 		"api_token k":                                  "workflow_id is required",
 		"api_token k\n\t\t\tworkflow_id ../x":          "workflow_id is required",
@@ -438,10 +352,5 @@ func TestProvisionErrors(t *testing.T) {
 		"api_token k\n\t\t\twebhook_token":             "webhook_token needs a value",
 		"api_token k\n\t\t\tsdk_token_ttl -1m":         "sdk_token_ttl",
 		"api_token k\n\t\t\tnope x":                    `unknown option "nope"`,
-	} {
-		err := testcaddy.LoadError(t, "http://127.0.0.1:@@site@@ {\n\tidv {\n\t\tonfido {\n\t\t\t"+block+"\n\t\t}\n\t}\n}")
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("%q: %v, want %q", block, err, want)
-		}
-	}
+	})
 }

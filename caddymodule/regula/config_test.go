@@ -1,7 +1,6 @@
 package regula_test
 
 import (
-	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +12,6 @@ import (
 	"github.com/caddy-idv/caddy-idv/caddymodule/regula"
 	"github.com/caddy-idv/caddy-idv/internal/testcaddy"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // TestProvisionErrors: each missing or wrong field is named.
 func TestProvisionErrors(t *testing.T) {
@@ -91,5 +88,5 @@ func TestCaddyfileErrors(t *testing.T) {
 // provision, never written into the config). Run with -update to rewrite
 // the JSON.
 func TestAdaptGolden(t *testing.T) {
-	testcaddy.AdaptGolden(t, *update, "{env.REGULA_API_KEY}")
+	testcaddy.Golden(t, "{env.REGULA_API_KEY}")
 }

@@ -2,7 +2,6 @@ package regula
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -21,6 +20,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )
 
@@ -75,6 +75,8 @@ type Emulator struct {
 	resultsScheme string
 	perms         map[string]bool
 	host          *sandbox.Host
+	kit           *sandbox.Kit
+	schemes       map[string]string // the API key's scheme by op
 	st            *emuState
 }
 
@@ -111,63 +113,18 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		webhook_retry  <first> <factor> <attempts>   # default 200ms 2.5 5
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		if ok, err := e.Webhooks.UnmarshalOption(d); ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		opt := d.Val()
-		if opt == "api_key_permissions" {
-			e.Permissions = d.RemainingArgs()
-			if len(e.Permissions) == 0 {
-				return d.Errf("idv_sandbox regula: api_key_permissions needs at least one permission")
-			}
-			continue
-		}
-		if !d.NextArg() {
-			return d.Errf("idv_sandbox regula: %s needs a value", opt)
-		}
-		val := d.Val()
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-		switch opt {
-		case "api_key":
-			e.APIKey = val
-		case "workflow_id":
-			e.WorkflowID = val
-		case "api_key_scheme":
-			e.APIKeyScheme = val
-		case "results_key_scheme":
-			e.ResultsKeyScheme = val
-		case "public_url":
-			e.PublicURL = val
-		case "max_ttl":
-			dur, err := caddy.ParseDuration(val)
-			if err != nil {
-				return d.Errf("idv_sandbox regula: max_ttl: %v", err)
-			}
-			e.MaxTTL = caddy.Duration(dur)
-		default:
-			return d.Errf("idv_sandbox regula: unknown option %q", opt)
-		}
-	}
-	return nil
+	return sandbox.ParseBlock(d, "idv_sandbox regula", e.Webhooks.Options(map[string]provider.Option{
+		"api_key": provider.String(&e.APIKey), "workflow_id": provider.String(&e.WorkflowID),
+		"api_key_scheme": provider.String(&e.APIKeyScheme), "results_key_scheme": provider.String(&e.ResultsKeyScheme),
+		"public_url": provider.String(&e.PublicURL), "max_ttl": sandbox.DurationOption(&e.MaxTTL),
+		"api_key_permissions": {Args: -1, Set: func(a []string) error { e.Permissions = a; return nil }},
+	}))
 }
 
 // ProvisionSandbox implements sandbox.Emulator.
 func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
-	repl := caddy.NewReplacer()
-	for _, f := range []*string{&e.APIKey, &e.WorkflowID, &e.APIKeyScheme, &e.ResultsKeyScheme, &e.PublicURL,
-		&e.Webhooks.URL, &e.Webhooks.A, &e.Webhooks.B, &e.Webhooks.TokenURL} {
-		*f = strings.TrimSpace(repl.ReplaceAll(*f, ""))
-	}
+	sandbox.Resolve(true, append([]*string{&e.APIKey, &e.WorkflowID, &e.APIKeyScheme, &e.ResultsKeyScheme, &e.PublicURL},
+		e.Webhooks.Fields()...)...)
 	if e.APIKey == "" || e.WorkflowID == "" {
 		return errors.New("api_key and workflow_id are required")
 	}
@@ -204,6 +161,7 @@ func (e *Emulator) ProvisionSandbox(ctx caddy.Context, h *sandbox.Host) error {
 	e.st = h.Shared("regula", func() any {
 		return &emuState{sessions: map[string]*emuSession{}, byDevice: map[string][]string{}}
 	}).(*emuState)
+	e.routes()
 	return nil
 }
 
@@ -327,52 +285,43 @@ func apiErr(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	sandbox.WriteJSON(w, status, ErrorBody(status, msg, r.URL.Path))
 }
 
+// routes sets up the kit: each call is counted (with its credential in the
+// scheme its route takes) and faulted before its method is checked, as this
+// emulator always did.
+func (e *Emulator) routes() {
+	post, get := []string{http.MethodPost}, []string{http.MethodGet}
+	e.schemes = map[string]string{}
+	var routes []sandbox.KitRoute
+	api := func(methods []string, pattern, op, scheme string, f func(http.ResponseWriter, *http.Request, creds)) {
+		e.schemes[op] = scheme
+		routes = append(routes, sandbox.KitRoute{Methods: methods, Pattern: pattern, Op: op,
+			Handle: func(w http.ResponseWriter, r *http.Request, _ map[string]string) { f(w, r, e.creds(r, scheme)) }})
+	}
+	routes = append(routes,
+		sandbox.KitRoute{Pattern: "/capture", Op: "capture {method}", Handle: e.hosted},
+		sandbox.KitRoute{Pattern: "/mobile", Op: "mobile {method}", Handle: e.hosted})
+	api(post, "/api/device/ephemeral", "api/device/ephemeral", e.APIKeyScheme, e.ephemeral)
+	api(post, "/api/sessions", "api/sessions", e.APIKeyScheme, e.createSession)
+	api(post, "/api/v1/deeplink", "api/v1/deeplink", "ApiKey", e.deeplink)
+	api(get, "/api/sessions/{id}", "api/sessions/{id}", e.resultsScheme, e.getSession)
+	api(get, "/api/sessions/", "api/sessions/{id}", e.resultsScheme, e.getSession) // no id: 404
+	api(nil, "/api/*", "api/*", e.APIKeyScheme, e.echo)
+	e.kit = &sandbox.Kit{Provider: Name, Host: e.host, Shape: ErrorBody, RecordRefused: true, MethodMessage: "method not allowed",
+		Routes: routes, Caller: func(r *http.Request, rt *sandbox.KitRoute) sandbox.Caller {
+			var c creds
+			if scheme, ok := e.schemes[rt.Op]; ok {
+				c = e.creds(r, scheme)
+			} else { // a hosted page
+				authz, _, _, _ := e.pageArgs(r)
+				c = e.tokenCreds(authz)
+			}
+			return sandbox.Caller{Cred: c.kind, APIKey: e.keyLeaked(r)}
+		}}
+}
+
 // ServeSandbox implements sandbox.Emulator.
 func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
-	p := r.URL.Path
-	var op string
-	var serve func(http.ResponseWriter, *http.Request, creds)
-	scheme := e.APIKeyScheme // the scheme of the start call
-	switch {
-	case p == "/capture" || p == "/mobile":
-		e.hosted(w, r)
-		return true
-	case p == "/api/device/ephemeral":
-		op, serve = "api/device/ephemeral", e.ephemeral
-	case p == "/api/sessions":
-		op, serve = "api/sessions", e.createSession
-	case p == "/api/v1/deeplink":
-		op, serve, scheme = "api/v1/deeplink", e.deeplink, "ApiKey"
-	case strings.HasPrefix(p, "/api/sessions/") && !strings.Contains(strings.TrimPrefix(p, "/api/sessions/"), "/"):
-		op, serve, scheme = "api/sessions/{id}", e.getSession, e.resultsScheme
-	case strings.HasPrefix(p, "/api/"):
-		op, serve = "api/*", e.echo
-	default:
-		return false
-	}
-	c := e.creds(r, scheme)
-	e.host.Calls.Record(Name, op, c.kind)
-	e.host.Requests.Record(Name, r, e.keyLeaked(r), false)
-	if e.host.Faults.ApplyWith(w, r, Name, op, ErrorBody) {
-		return true
-	}
-	serve(w, r, c)
-	return true
-}
-
-func method(w http.ResponseWriter, r *http.Request, m string) bool {
-	if r.Method != m {
-		w.Header().Set("Allow", m)
-		apiErr(w, r, http.StatusMethodNotAllowed, "method not allowed")
-		return false
-	}
-	return true
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return e.kit.Serve(w, r)
 }
 
 // readJSON decodes an optional JSON body into v.
@@ -390,9 +339,6 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 
 // ephemeral mints an ephemeral token for a new device. Only the API key may.
 func (e *Emulator) ephemeral(w http.ResponseWriter, r *http.Request, c creds) {
-	if !method(w, r, http.MethodPost) {
-		return
-	}
 	if !e.apiKey(w, r, c, PermEphemeral) {
 		return
 	}
@@ -411,8 +357,8 @@ func (e *Emulator) ephemeral(w http.ResponseWriter, r *http.Request, c creds) {
 		apiErr(w, r, http.StatusBadRequest, "ttl is above the maximum of "+strconv.FormatInt(max, 10)+" seconds")
 		return
 	}
-	dev := randHex(8)
-	tok := e.host.Signer.Mint(jwt.MapClaims{"typ": "ephemeral", "sub": dev, "jti": randHex(8)}, time.Duration(ttl)*time.Second)
+	dev := sandbox.RandomHex(8)
+	tok := e.host.Signer.Mint(jwt.MapClaims{"typ": "ephemeral", "sub": dev, "jti": sandbox.RandomHex(8)}, time.Duration(ttl)*time.Second)
 	sandbox.WriteJSON(w, http.StatusOK, map[string]string{"authorization": "Token " + tok})
 }
 
@@ -433,9 +379,6 @@ func requireToken(w http.ResponseWriter, r *http.Request, c creds) bool {
 // emulated API key has only the permissions Regula's token-URL flow asks
 // for, so it may not start sessions itself.
 func (e *Emulator) createSession(w http.ResponseWriter, r *http.Request, c creds) {
-	if !method(w, r, http.MethodPost) {
-		return
-	}
 	if c.kind == sandbox.CredAPIKey {
 		apiErr(w, r, http.StatusForbidden, "the API key may not start sessions: use an ephemeral token")
 		return
@@ -470,7 +413,7 @@ func (e *Emulator) createSession(w http.ResponseWriter, r *http.Request, c creds
 
 // newSession stores a new session of a device.
 func (e *Emulator) newSession(wf, device string, meta map[string]any) *emuSession {
-	s := &emuSession{ID: randHex(12), WorkflowID: wf, Device: device, Metadata: meta, CreatedAt: time.Now().UTC()}
+	s := &emuSession{ID: sandbox.RandomHex(12), WorkflowID: wf, Device: device, Metadata: meta, CreatedAt: time.Now().UTC()}
 	e.st.mu.Lock()
 	defer e.st.mu.Unlock()
 	e.st.sessions[s.ID] = s
@@ -485,9 +428,6 @@ func (e *Emulator) newSession(wf, device string, meta map[string]any) *emuSessio
 // string or null), ttl (seconds, default 3600). workflowId may be repeated
 // or comma-separated; every id must be known.
 func (e *Emulator) deeplink(w http.ResponseWriter, r *http.Request, c creds) {
-	if !method(w, r, http.MethodPost) {
-		return
-	}
 	if c.kind == credEphemeral {
 		apiErr(w, r, http.StatusForbidden, "an ephemeral token may not create deep links")
 		return
@@ -537,9 +477,9 @@ func (e *Emulator) deeplink(w http.ResponseWriter, r *http.Request, c creds) {
 	if in.Metadata == nil {
 		in.Metadata = map[string]any{}
 	}
-	dev := randHex(8)
+	dev := sandbox.RandomHex(8)
 	life := time.Duration(ttl) * time.Second
-	tok := e.host.Signer.Mint(jwt.MapClaims{"typ": "ephemeral", "sub": dev, "jti": randHex(8)}, life)
+	tok := e.host.Signer.Mint(jwt.MapClaims{"typ": "ephemeral", "sub": dev, "jti": sandbox.RandomHex(8)}, life)
 	s := e.newSession(wfs[0], dev, in.Metadata)
 	now := time.Now().UTC()
 	link := e.publicURL(r) + "/mobile?authorization=" + queryEscape("Token "+tok) + "&sessionId=" + s.ID
@@ -565,9 +505,6 @@ func (s *emuSession) view() map[string]any {
 // getSession is the results API: the API key reads any session, an
 // ephemeral token only its own device's.
 func (e *Emulator) getSession(w http.ResponseWriter, r *http.Request, c creds) {
-	if !method(w, r, http.MethodGet) {
-		return
-	}
 	if (c.kind == sandbox.CredAPIKey || c.wrongScheme) && !e.apiKey(w, r, c, PermResults) {
 		return
 	}
@@ -613,16 +550,7 @@ func (e *Emulator) echo(w http.ResponseWriter, r *http.Request, c creds) {
 		"method": r.Method, "bytes": n, "sha256": hex.EncodeToString(h.Sum(nil)), "sessionId": sid, "deviceId": c.device})
 }
 
-func (e *Emulator) publicURL(r *http.Request) string {
-	if e.PublicURL != "" {
-		return strings.TrimSuffix(e.PublicURL, "/")
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
+func (e *Emulator) publicURL(r *http.Request) string { return sandbox.PublicURL(e.PublicURL, r) }
 
 var flowPage = sandbox.NewPage(`{{with .Data}}<p>This page stands in for Regula's hosted capture. Session <code>{{.ID}}</code>.</p>
 {{if .Mobile}}<p>To continue on a phone, open <a id="mobile-link" href="{{.Mobile}}">the mobile link</a> there.</p>{{end}}
@@ -657,29 +585,9 @@ func returnTo(r *http.Request, publicURL string) string {
 // /mobile?authorization=<token>&sessionId=<id>. GET shows a form; POST
 // completes the session with the chosen status, sends the webhook and shows
 // a done page, or redirects to ?redirect= when it is an http(s) URL.
-func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
-	op := strings.TrimPrefix(r.URL.Path, "/")
-	q := r.URL.Query()
-	authz, sid, mobile := q.Get("authorization"), q.Get("sessionId"), ""
-	var bad string
-	if op == "capture" {
-		inner, err := url.Parse(q.Get("url"))
-		switch {
-		case q.Get("url") == "" || err != nil:
-			bad = "url is required: the mobile link"
-		case inner.Scheme+"://"+inner.Host != e.publicURL(r) || inner.Path != "/mobile":
-			bad = "url must be this platform's /mobile link"
-		default:
-			iq := inner.Query()
-			authz, sid, mobile = iq.Get("authorization"), iq.Get("sessionId"), inner.String()
-		}
-	}
+func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	authz, sid, mobile, bad := e.pageArgs(r)
 	c := e.tokenCreds(authz)
-	e.host.Calls.Record(Name, op+" "+r.Method, c.kind)
-	e.host.Requests.Record(Name, r, e.keyLeaked(r), false)
-	if e.host.Faults.ApplyWith(w, r, Name, op+" "+r.Method, ErrorBody) {
-		return
-	}
 	if bad != "" {
 		page(w, http.StatusBadRequest, bad)
 		return
@@ -721,7 +629,7 @@ func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		e.complete(s, st)
-		if u, err := url.Parse(q.Get("redirect")); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		if u, err := url.Parse(r.URL.Query().Get("redirect")); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
 			http.Redirect(w, r, u.String(), http.StatusSeeOther)
 			return
 		}
@@ -730,6 +638,25 @@ func (e *Emulator) hosted(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, POST")
 		page(w, http.StatusMethodNotAllowed, "GET or POST")
 	}
+}
+
+// pageArgs reads a hosted page's query: /capture?url=<the mobile link> (it
+// must point at this platform) or /mobile?authorization=&sessionId=; bad
+// says what is wrong with it.
+func (e *Emulator) pageArgs(r *http.Request) (authz, sid, mobile, bad string) {
+	q := r.URL.Query()
+	if r.URL.Path != "/capture" {
+		return q.Get("authorization"), q.Get("sessionId"), "", ""
+	}
+	inner, err := url.Parse(q.Get("url"))
+	switch {
+	case q.Get("url") == "" || err != nil:
+		return "", "", "", "url is required: the mobile link"
+	case inner.Scheme+"://"+inner.Host != e.publicURL(r) || inner.Path != "/mobile":
+		return "", "", "", "url must be this platform's /mobile link"
+	}
+	iq := inner.Query()
+	return iq.Get("authorization"), iq.Get("sessionId"), inner.String(), ""
 }
 
 // complete sets a session's final status once and sends the webhook.

@@ -9,28 +9,39 @@ package sandbox
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 )
 
 // KitRoute is one route of an emulator.
 type KitRoute struct {
-	// Methods allowed on the route (at least one).
+	// Methods allowed on the route; none: any method (the route's handler
+	// checks).
 	Methods []string
 	// Pattern is the path; a segment written {name} matches any one
-	// non-empty segment, passed to Handle in params.
+	// non-empty segment, passed to Handle in params; a last segment "*"
+	// matches the rest of the path (even empty), passed as params["*"].
 	Pattern string
 	// Op names the call in the counters and fault rules
-	// (e.g. "v1/sessions").
+	// (e.g. "v1/sessions"); "{method}" in it stands for the request's
+	// method. Empty: the route is no call of the provider's API (a
+	// sandbox-only page or helper), neither recorded nor faulted by the kit.
 	Op string
 	// Handle answers the call.
 	Handle func(w http.ResponseWriter, r *http.Request, params map[string]string)
+}
+
+// Caller is what the records say of a call's credentials.
+type Caller struct {
+	// Cred is the credential kind in the counters (CredAPIKey...).
+	Cred string
+	// APIKey and Executive are the request log's flags: an API key (an
+	// executive token) was sent.
+	APIKey, Executive bool
 }
 
 // Kit dispatches an emulator's routes.
@@ -40,17 +51,37 @@ type Kit struct {
 	Provider string
 	// Host is the sandbox's services (set by ProvisionSandbox).
 	Host *Host
-	// Routes is the route table.
+	// Routes is the route table, matched in order: the first route whose
+	// pattern matches decides, with later routes of the very same pattern
+	// (other methods).
 	Routes []KitRoute
-	// Error writes an error in the provider's own shape.
+	// Error writes an error in the provider's own shape; nil: Shape.
 	Error func(w http.ResponseWriter, status int, msg string)
+	// Shape is the provider's error body when it names the request's path
+	// (used when Error is nil; nil: APIError, Incode's shape).
+	Shape ErrorShape
 	// Credential names the credential a call carries, for the counters:
 	// CredAPIKey, CredSession, CredInvalid, CredNone... Nil: CredNone.
 	Credential func(r *http.Request) string
+	// Caller, when set, replaces Credential: the records of a call to rt.
+	Caller func(r *http.Request, rt *KitRoute) Caller
+	// RecordRefused records a call with a method its route does not take
+	// (and applies the faults) before answering 405, as the first emulators
+	// counted them.
+	RecordRefused bool
+	// MethodMessage is the 405 message; default "method <M> is not allowed".
+	MethodMessage string
 }
 
 // match reports whether path matches pattern, with its parameters.
 func match(pattern, path string) (map[string]string, bool) {
+	if prefix, ok := strings.CutSuffix(pattern, "/*"); ok {
+		rest, ok := strings.CutPrefix(path, prefix+"/")
+		if !ok {
+			return nil, false
+		}
+		return map[string]string{"*": rest}, true
+	}
 	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
 	if len(ps) != len(xs) {
 		return nil, false
@@ -74,38 +105,81 @@ func match(pattern, path string) (map[string]string, bool) {
 	return params, true
 }
 
+// Fail writes an error in the provider's shape.
+func (k *Kit) Fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if k.Error != nil {
+		k.Error(w, status, msg)
+		return
+	}
+	shape := k.Shape
+	if shape == nil {
+		shape = func(status int, msg, path string) any { return APIError(status, msg, path) }
+	}
+	WriteJSON(w, status, shape(status, msg, r.URL.Path))
+}
+
+// record counts and logs a call to rt and applies the fault rules; it
+// reports whether a fault answered.
+func (k *Kit) record(w http.ResponseWriter, r *http.Request, rt *KitRoute) bool {
+	if rt.Op == "" {
+		return false
+	}
+	c := Caller{Cred: CredNone}
+	switch {
+	case k.Caller != nil:
+		c = k.Caller(r, rt)
+	case k.Credential != nil:
+		c.Cred = k.Credential(r)
+		c.APIKey, c.Executive = c.Cred == CredAPIKey || c.Cred == CredBoth, c.Cred == CredExecutive || c.Cred == CredBoth
+	}
+	op := strings.ReplaceAll(rt.Op, "{method}", r.Method)
+	k.Host.Calls.Record(k.Provider, op, c.Cred)
+	k.Host.Requests.Record(k.Provider, r, c.APIKey, c.Executive)
+	return k.Host.Faults.ApplyWriting(w, r, k.Provider, op, func(w http.ResponseWriter, status int, msg string) {
+		k.Fail(w, r, status, msg)
+	})
+}
+
 // Serve answers r when it is one of the kit's routes and reports whether it
 // did. A known path with another method is a 405 in the provider's shape.
 // Each call is counted (provider, op, credential), recorded, and the fault
 // rules are applied before the route runs.
 func (k *Kit) Serve(w http.ResponseWriter, r *http.Request) bool {
 	var allowed []string
-	for _, rt := range k.Routes {
+	var first *KitRoute
+	for i := range k.Routes {
+		rt := &k.Routes[i]
+		if first != nil && rt.Pattern != first.Pattern {
+			continue
+		}
 		params, ok := match(rt.Pattern, r.URL.Path)
 		if !ok {
 			continue
 		}
-		if !slices.Contains(rt.Methods, r.Method) {
+		if first == nil {
+			first = rt
+		}
+		if len(rt.Methods) > 0 && !slices.Contains(rt.Methods, r.Method) {
 			allowed = append(allowed, rt.Methods...)
 			continue
 		}
-		cred := CredNone
-		if k.Credential != nil {
-			cred = k.Credential(r)
+		if !k.record(w, r, rt) {
+			rt.Handle(w, r, params)
 		}
-		k.Host.Calls.Record(k.Provider, rt.Op, cred)
-		k.Host.Requests.Record(k.Provider, r, cred == CredAPIKey || cred == CredBoth, cred == CredExecutive || cred == CredBoth)
-		if k.Host.Faults.ApplyWriting(w, r, k.Provider, rt.Op, k.Error) {
-			return true
-		}
-		rt.Handle(w, r, params)
 		return true
 	}
-	if allowed == nil {
+	if first == nil {
 		return false
 	}
+	if k.RecordRefused && k.record(w, r, first) {
+		return true
+	}
+	msg := k.MethodMessage
+	if msg == "" {
+		msg = "method " + r.Method + " is not allowed"
+	}
 	w.Header().Set("Allow", strings.Join(allowed, ", "))
-	k.Error(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed")
+	k.Fail(w, r, http.StatusMethodNotAllowed, msg)
 	return true
 }
 
@@ -208,63 +282,18 @@ func ReadOutcome(r *http.Request, outcomes []Outcome) string {
 
 // SendSigned delivers body as the provider does: a POST with the headers
 // sign returns for the exact bytes sent, retried on the configured schedule
-// (webhook_retry) until delivered reports success (nil: any 2xx). The URL
-// may hold global placeholders ({env.X}), resolved at each send. It returns
-// at once; done (if not nil) receives the final delivery error.
+// (webhook_retry) until delivered reports success (nil: any 2xx). It
+// returns at once; done (if not nil) receives the final delivery error.
 func (wh *Webhooks) SendSigned(logger *zap.Logger, body []byte, sign func(body []byte) http.Header,
 	delivered func(status int) bool, done chan<- error) {
-	target := caddy.NewReplacer().ReplaceKnown(wh.URL, "")
-	if target == "" {
-		if done != nil {
-			done <- nil
-		}
-		return
-	}
-	cfg := *wh // a copy: concurrent sends never write the shared settings
-	cfg.defaults()
 	if delivered == nil {
 		delivered = func(status int) bool { return status >= 200 && status < 300 }
 	}
-	go func() {
-		delay := time.Duration(cfg.First)
-		var err error
-		for attempt := 1; attempt <= cfg.Attempts; attempt++ {
-			if err = cfg.deliverSigned(target, body, sign, delivered); err == nil {
-				logger.Info("sandbox webhook delivered", zap.Int("attempt", attempt))
-				break
-			}
-			logger.Info("sandbox webhook failed; will retry", zap.Int("attempt", attempt), zap.Error(err))
-			if attempt < cfg.Attempts {
-				time.Sleep(delay)
-				delay = time.Duration(float64(delay) * cfg.Factor)
-			}
+	wh.send(logger, func(ctx context.Context, target string) error {
+		var h http.Header
+		if sign != nil {
+			h = sign(body)
 		}
-		if done != nil {
-			done <- err
-		}
-	}()
-}
-
-func (wh *Webhooks) deliverSigned(target string, body []byte, sign func([]byte) http.Header, delivered func(int) bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(wh.Timeout))
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if sign != nil {
-		for k, vs := range sign(body) {
-			req.Header[k] = vs
-		}
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if !delivered(resp.StatusCode) {
-		return fmt.Errorf("receiver answered %d", resp.StatusCode)
-	}
-	return nil
+		return post(ctx, target, body, h, func(resp *http.Response) bool { return delivered(resp.StatusCode) })
+	}, done)
 }

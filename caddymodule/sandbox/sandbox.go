@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
@@ -94,7 +95,7 @@ func (s *Handler) Provision(ctx caddy.Context) error {
 		s.emulators = append(s.emulators, em)
 	}
 	if len(s.emulators) == 0 {
-		return fmt.Errorf("idv_sandbox: at least one provider block (incode, regula, focalx) is required")
+		return fmt.Errorf("idv_sandbox: %s", errNoEmulator())
 	}
 	return nil
 }
@@ -177,9 +178,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	idv_sandbox {
 //		name    <name>           # default "default"
-//		incode  { ... }          # one block per emulated provider
-//		regula  { ... }
-//		focalx  { ... }
+//		<provider> { ... }       # one block per emulated provider
 //	}
 func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
@@ -215,9 +214,19 @@ func (s *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		s.EmulatorsRaw[name] = caddyconfig.JSON(mod, nil)
 	}
 	if len(s.EmulatorsRaw) == 0 {
-		return d.Err("idv_sandbox: at least one provider block (incode, regula, focalx) is required")
+		return d.Err("idv_sandbox: " + errNoEmulator())
 	}
 	return nil
+}
+
+// errNoEmulator says that a block is missing, naming the emulators Caddy
+// has (its module registry: the sandbox names no provider).
+func errNoEmulator() string {
+	var names []string
+	for _, m := range caddy.GetModules("idv.sandbox") {
+		names = append(names, m.ID.Name())
+	}
+	return "at least one provider block (" + strings.Join(names, ", ") + ") is required"
 }
 
 // state is what survives a reload.

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
+
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 )
 
 // Webhooks is how an emulator delivers notifications, as the providers do:
@@ -39,52 +42,60 @@ type Webhooks struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 
-// UnmarshalOption parses one webhook option of an emulator block:
+// Options adds the webhook options named (all three when none is) to an
+// emulator's options, for ParseBlock:
 //
 //	webhook_url   <url>
 //	webhook_auth  header <name> <value> | basic <user> <password> | oauth2 <client_id> <client_secret> <token_url>
 //	webhook_retry <first> <factor> <attempts>
-//
-// It reports whether the current token was a webhook option.
-func (wh *Webhooks) UnmarshalOption(d *caddyfile.Dispenser) (bool, error) {
-	switch d.Val() {
-	case "webhook_url":
-		if !d.NextArg() {
-			return true, d.ArgErr()
-		}
-		wh.URL = d.Val()
-	case "webhook_auth":
-		args := d.RemainingArgs()
-		switch {
-		case len(args) == 3 && (args[0] == "header" || args[0] == "basic"):
-			wh.Auth, wh.A, wh.B = args[0], args[1], args[2]
-		case len(args) == 4 && args[0] == "oauth2":
-			wh.Auth, wh.A, wh.B, wh.TokenURL = args[0], args[1], args[2], args[3]
-		default:
-			return true, d.Err("webhook_auth: header <name> <value>, basic <user> <password> or oauth2 <client_id> <client_secret> <token_url>")
-		}
-	case "webhook_retry":
-		args := d.RemainingArgs()
-		if len(args) != 3 {
-			return true, d.Err("webhook_retry <first> <factor> <attempts>")
-		}
-		first, err := caddy.ParseDuration(args[0])
-		if err != nil {
-			return true, d.Errf("webhook_retry: %v", err)
-		}
-		var factor float64
-		var attempts int
-		if _, err := fmt.Sscan(args[1], &factor); err != nil || factor < 1 {
-			return true, d.Errf("webhook_retry: factor must be a number >= 1")
-		}
-		if _, err := fmt.Sscan(args[2], &attempts); err != nil || attempts < 1 {
-			return true, d.Errf("webhook_retry: attempts must be >= 1")
-		}
-		wh.First, wh.Factor, wh.Attempts = caddy.Duration(first), factor, attempts
-	default:
-		return false, nil
+func (wh *Webhooks) Options(opts map[string]provider.Option, names ...string) map[string]provider.Option {
+	all := map[string]provider.Option{
+		"webhook_url": provider.String(&wh.URL),
+		"webhook_auth": {Args: -1, Set: func(args []string) error {
+			switch {
+			case len(args) == 3 && (args[0] == "header" || args[0] == "basic"):
+				wh.Auth, wh.A, wh.B = args[0], args[1], args[2]
+			case len(args) == 4 && args[0] == "oauth2":
+				wh.Auth, wh.A, wh.B, wh.TokenURL = args[0], args[1], args[2], args[3]
+			default:
+				return errors.New("header <name> <value>, basic <user> <password> or oauth2 <client_id> <client_secret> <token_url>")
+			}
+			return nil
+		}},
+		"webhook_retry": {Args: 3, Set: func(args []string) error {
+			first, err := caddy.ParseDuration(args[0])
+			if err != nil {
+				return err
+			}
+			var factor float64
+			var attempts int
+			if _, err := fmt.Sscan(args[1], &factor); err != nil || factor < 1 {
+				return errors.New("factor must be a number >= 1")
+			}
+			if _, err := fmt.Sscan(args[2], &attempts); err != nil || attempts < 1 {
+				return errors.New("attempts must be >= 1")
+			}
+			wh.First, wh.Factor, wh.Attempts = caddy.Duration(first), factor, attempts
+			return nil
+		}},
 	}
-	return true, nil
+	if len(names) == 0 {
+		names = []string{"webhook_url", "webhook_auth", "webhook_retry"}
+	}
+	for _, n := range names {
+		opts[n] = all[n]
+	}
+	return opts
+}
+
+// ParseBlock parses an emulator's block with provider.ParseOptions; an
+// option given twice takes its last value, as the emulators always did.
+func ParseBlock(d *caddyfile.Dispenser, name string, opts map[string]provider.Option) error {
+	for k, o := range opts {
+		o.Repeat = true
+		opts[k] = o
+	}
+	return provider.ParseOptions(d, name, opts)
 }
 
 func (wh *Webhooks) defaults() {
@@ -102,39 +113,76 @@ func (wh *Webhooks) defaults() {
 	}
 }
 
-// Send delivers payload in the background, retrying as configured. It
-// returns at once; done (if not nil) receives the final delivery error.
+// Send delivers payload in the background, authenticated as configured
+// (webhook_auth), retrying on the configured schedule until the receiver
+// answers as Incode counts a delivery (a 200 with a JSON body, or a 204).
+// It returns at once; done (if not nil) receives the final delivery error.
 func (wh *Webhooks) Send(logger *zap.Logger, payload any, done chan<- error) {
-	if wh.URL == "" {
+	body, _ := json.Marshal(payload)
+	wh.send(logger, func(ctx context.Context, target string) error {
+		h, err := wh.authHeader(ctx)
+		if err != nil {
+			return err
+		}
+		// Incode: delivered on a 200 with a JSON body, or a 204.
+		return post(ctx, target, body, h, func(resp *http.Response) bool {
+			return resp.StatusCode == http.StatusNoContent ||
+				(resp.StatusCode == http.StatusOK && strings.Contains(resp.Header.Get("Content-Type"), "json"))
+		})
+	}, done)
+}
+
+// send runs attempt on the retry schedule in the background. Each send
+// works on a copy of the settings with the defaults filled in, so that
+// concurrent sends never write the shared ones; the URL may hold global
+// placeholders ({env.X}), resolved at each send.
+func (wh *Webhooks) send(logger *zap.Logger, attempt func(ctx context.Context, target string) error, done chan<- error) {
+	target := caddy.NewReplacer().ReplaceKnown(wh.URL, "")
+	if target == "" {
 		if done != nil {
 			done <- nil
 		}
 		return
 	}
-	wh.defaults()
-	body, _ := json.Marshal(payload)
+	cfg := *wh
+	cfg.defaults()
 	go func() {
-		delay := time.Duration(wh.First)
+		delay := time.Duration(cfg.First)
 		var err error
-		for attempt := 1; attempt <= wh.Attempts; attempt++ {
-			if err = wh.deliver(body); err == nil {
-				logger.Info("sandbox webhook delivered", zap.String("url", logURL(wh.URL)), zap.Int("attempt", attempt))
+		for n := 1; n <= cfg.Attempts; n++ {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.Timeout))
+			err = attempt(ctx, target)
+			cancel()
+			if err == nil {
+				logger.Info("sandbox webhook delivered", zap.String("url", logURL(target)), zap.Int("attempt", n))
 				break
 			}
-			if attempt == wh.Attempts {
+			if n == cfg.Attempts {
 				// The sidecar will not hear of this session from the
 				// sandbox: say so, and what to check.
-				logger.Warn("sandbox webhook not delivered; giving up", zap.String("url", logURL(wh.URL)), zap.Int("attempts", attempt), zap.Error(err),
+				logger.Warn("sandbox webhook not delivered; giving up", zap.String("url", logURL(target)), zap.Int("attempts", n), zap.Error(err),
 					zap.String("check", "the webhook URL, the webhook secret, and that the site is running"))
 				break
 			}
-			logger.Info("sandbox webhook failed; will retry", zap.String("url", logURL(wh.URL)), zap.Int("attempt", attempt),
+			logger.Info("sandbox webhook failed; will retry", zap.String("url", logURL(target)), zap.Int("attempt", n),
 				zap.Duration("retry_in", delay), zap.Error(err))
 			time.Sleep(delay)
-			delay = time.Duration(float64(delay) * wh.Factor)
+			delay = time.Duration(float64(delay) * cfg.Factor)
 		}
 		if done != nil {
 			done <- err
+		}
+	}()
+}
+
+// InOrder delivers items in the background, each after the previous one's
+// delivery ended, as the providers order a session's notifications.
+func InOrder[T any](items []T, send func(item T, done chan<- error)) {
+	go func() {
+		for _, it := range items {
+			done := make(chan error, 1)
+			send(it, done)
+			<-done
 		}
 	}()
 }
@@ -148,22 +196,33 @@ func logURL(raw string) string {
 
 var client = &http.Client{Timeout: 10 * time.Second}
 
-func (wh *Webhooks) deliver(body []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(wh.Timeout))
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+// authHeader is the webhook_auth credential of a delivery.
+func (wh *Webhooks) authHeader(ctx context.Context) (http.Header, error) {
+	h := http.Header{}
 	switch wh.Auth {
 	case "header":
-		req.Header.Set(wh.A, wh.B)
+		h.Set(wh.A, wh.B)
 	case "basic":
-		req.SetBasicAuth(wh.A, wh.B)
+		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(wh.A+":"+wh.B)))
 	case "oauth2":
 		tok, err := wh.oauthToken(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		req.Header.Set("Authorization", "Bearer "+tok)
+		h.Set("Authorization", "Bearer "+tok)
+	}
+	return h, nil
+}
+
+// post delivers body to target with header; delivered judges the answer.
+func post(ctx context.Context, target string, body []byte, header http.Header, delivered func(*http.Response) bool) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -174,12 +233,10 @@ func (wh *Webhooks) deliver(body []byte) error {
 		return err
 	}
 	defer resp.Body.Close()
-	// Incode: delivered on a 200 with a JSON body, or a 204.
-	if resp.StatusCode == http.StatusNoContent ||
-		(resp.StatusCode == http.StatusOK && strings.Contains(resp.Header.Get("Content-Type"), "json")) {
-		return nil
+	if !delivered(resp) {
+		return fmt.Errorf("receiver answered %d", resp.StatusCode)
 	}
-	return fmt.Errorf("receiver answered %d", resp.StatusCode)
+	return nil
 }
 
 func (wh *Webhooks) oauthToken(ctx context.Context) (string, error) {
@@ -199,4 +256,25 @@ func (wh *Webhooks) oauthToken(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("token URL answered %d", resp.StatusCode)
 	}
 	return out.AccessToken, nil
+}
+
+// DurationOption is an option with one Caddy duration, stored in dst (0 or
+// less is left to the emulator's provisioning to judge).
+func DurationOption(dst *caddy.Duration) provider.Option {
+	return provider.Option{Set: func(a []string) error {
+		d, err := caddy.ParseDuration(a[0])
+		if err != nil {
+			return err
+		}
+		*dst = caddy.Duration(d)
+		return nil
+	}}
+}
+
+// SignedWebhooks is the webhook_auth option of an emulator whose provider
+// signs its webhooks: refused, saying why.
+func SignedWebhooks(name string) provider.Option {
+	return provider.Option{Args: -1, Set: func([]string) error {
+		return errors.New(name + " signs its webhooks: there is no webhook_auth")
+	}}
 }

@@ -1,9 +1,7 @@
 package sumsub
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -91,16 +89,7 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		webhook_retry  <first> <factor> <attempts>
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	// The webhook options are the sandbox's own, parsed by it.
-	webhookOption := func(name string, n int) provider.Option {
-		return provider.Option{Args: n, Set: func(a []string) error {
-			sub := caddyfile.NewTestDispenser(name + " " + strings.Join(a, " "))
-			sub.Next()
-			_, err := e.Webhooks.UnmarshalOption(sub)
-			return err
-		}}
-	}
-	return provider.ParseOptions(d, Name, map[string]provider.Option{
+	return provider.ParseOptions(d, Name, e.Webhooks.Options(map[string]provider.Option{
 		"app_token":      provider.String(&e.AppToken),
 		"secret_key":     provider.String(&e.SecretKey),
 		"level_name":     provider.Strings(&e.Levels),
@@ -112,9 +101,7 @@ func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			e.WebhookAlg = a[0]
 			return nil
 		}},
-		"webhook_url":   webhookOption("webhook_url", 1),
-		"webhook_retry": webhookOption("webhook_retry", 3),
-	})
+	}, "webhook_url", "webhook_retry"))
 }
 
 // Outcomes of the hosted page.
@@ -176,13 +163,7 @@ func writeCode(w http.ResponseWriter, status, errorCode int, errorName, msg stri
 }
 
 func (e *Emulator) credential(r *http.Request) string {
-	switch t := r.Header.Get("X-App-Token"); {
-	case t == "":
-		return sandbox.CredNone
-	case subtle.ConstantTimeCompare([]byte(t), []byte(e.AppToken)) == 1:
-		return sandbox.CredAPIKey
-	}
-	return sandbox.CredInvalid
+	return sandbox.Credential(r.Header.Get("X-App-Token"), e.AppToken)
 }
 
 // auth reads the body and checks the app token, the timestamp's window and
@@ -221,12 +202,6 @@ func (e *Emulator) auth(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		return nil, false
 	}
 	return body, true
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // tokenSDK is POST /resources/accessTokens/sdk {userId, levelName, ttlInSecs}.
@@ -293,7 +268,7 @@ func (e *Emulator) mint(w http.ResponseWriter, _ *http.Request, userID, level st
 	a := e.state.byUser[userID]
 	created := a == nil
 	if created {
-		a = &emuApplicant{ID: randomHex(12), InspectionID: randomHex(12), ExternalUserID: userID, Level: level,
+		a = &emuApplicant{ID: sandbox.RandomHex(12), InspectionID: sandbox.RandomHex(12), ExternalUserID: userID, Level: level,
 			CreatedAt: now, ReviewStatus: "init"}
 		e.state.byUser[userID] = a
 	}
@@ -392,14 +367,9 @@ func (e *Emulator) flow(w http.ResponseWriter, r *http.Request, p map[string]str
 		http.Error(w, "This access token is not valid or has expired: ask the token server for a new one.", http.StatusUnauthorized)
 		return
 	}
-	if r.Method == http.MethodGet {
-		// The form posts to this very URL, so a ?redirect= (below) is kept.
-		sandbox.WriteOutcomePage(w, "Sumsub sandbox verification (WebSDK stand-in)", r.URL.RequestURI(), outcomes)
-		return
-	}
-	outcome := sandbox.ReadOutcome(r, outcomes)
+	// The form posts to this very URL, so a ?redirect= (below) is kept.
+	outcome := sandbox.OutcomeForm(w, r, "Sumsub sandbox verification (WebSDK stand-in)", r.URL.RequestURI(), outcomes)
 	if outcome == "" {
-		http.Error(w, "Choose one of the outcomes.", http.StatusBadRequest)
 		return
 	}
 	now := time.Now().UTC()
@@ -411,7 +381,7 @@ func (e *Emulator) flow(w http.ResponseWriter, r *http.Request, p map[string]str
 		return
 	}
 	a.AttemptCnt++
-	a.AttemptID = randomHex(4)
+	a.AttemptID = sandbox.RandomHex(4)
 	a.ReviewStatus = "pending"
 	pending := e.webhookBody(a, "applicantPending", now)
 	a.ReviewStatus, a.ReviewDate = "completed", now.Add(time.Millisecond)
@@ -445,16 +415,12 @@ func (e *Emulator) send(bodies [][]byte) {
 	if !e.WebhookURLSet() {
 		return
 	}
-	go func() {
-		for _, b := range bodies {
-			done := make(chan error, 1)
-			e.Webhooks.SendSigned(e.host.Logger, b, func(b []byte) http.Header {
-				return http.Header{"X-Payload-Digest": {Digest(e.WebhookAlg, []byte(e.WebhookSecret), b)},
-					"X-Payload-Digest-Alg": {e.WebhookAlg}}
-			}, nil, done)
-			<-done
-		}
-	}()
+	sandbox.InOrder(bodies, func(b []byte, done chan<- error) {
+		e.Webhooks.SendSigned(e.host.Logger, b, func(b []byte) http.Header {
+			return http.Header{"X-Payload-Digest": {Digest(e.WebhookAlg, []byte(e.WebhookSecret), b)},
+				"X-Payload-Digest-Alg": {e.WebhookAlg}}
+		}, nil, done)
+	})
 }
 
 // Interface guards

@@ -2,10 +2,9 @@ package veriff
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/google/uuid"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
 	"github.com/caddy-idv/caddy-idv/caddymodule/sandbox"
 )
 
@@ -69,33 +69,10 @@ func (Emulator) CaddyModule() caddy.ModuleInfo {
 //		webhook_retry <first> <factor> <attempts>
 //	}
 func (e *Emulator) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next()
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch opt := d.Val(); opt {
-		case "api_key", "shared_secret":
-			if !d.NextArg() {
-				return d.Errf("veriff: %s needs a value", opt)
-			}
-			if opt == "api_key" {
-				e.APIKey = d.Val()
-			} else {
-				e.SharedSecret = d.Val()
-			}
-			if d.NextArg() {
-				return d.Errf("veriff: %s takes one value", opt)
-			}
-		case "webhook_url", "webhook_retry":
-			if _, err := e.Webhooks.UnmarshalOption(d); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("veriff: unknown option %q (Veriff signs its webhooks: there is no webhook_auth)", opt)
-		}
-	}
-	return nil
+	return sandbox.ParseBlock(d, Name, e.Webhooks.Options(map[string]provider.Option{
+		"api_key": provider.String(&e.APIKey), "shared_secret": provider.String(&e.SharedSecret),
+		"webhook_auth": sandbox.SignedWebhooks("Veriff"),
+	}, "webhook_url", "webhook_retry"))
 }
 
 // Outcomes of the hosted page.
@@ -114,7 +91,7 @@ var codes = map[string]int{"approved": 9001, "declined": 9102, "resubmission_req
 // ProvisionSandbox implements sandbox.Emulator.
 func (e *Emulator) ProvisionSandbox(_ caddy.Context, h *sandbox.Host) error {
 	if e.APIKey == "" || e.SharedSecret == "" {
-		return errString("veriff: api_key and shared_secret are required")
+		return errors.New("veriff: api_key and shared_secret are required")
 	}
 	e.host = h
 	e.state = h.Shared("veriff:"+e.APIKey, func() any {
@@ -128,10 +105,6 @@ func (e *Emulator) ProvisionSandbox(_ caddy.Context, h *sandbox.Host) error {
 		}}
 	return nil
 }
-
-type errString string
-
-func (e errString) Error() string { return string(e) }
 
 // ServeSandbox implements sandbox.Emulator.
 func (e *Emulator) ServeSandbox(w http.ResponseWriter, r *http.Request) bool {
@@ -152,13 +125,7 @@ func failCode(w http.ResponseWriter, status int, code, msg string) {
 }
 
 func (e *Emulator) credential(r *http.Request) string {
-	switch k := r.Header.Get("X-Auth-Client"); {
-	case k == "":
-		return sandbox.CredNone
-	case subtle.ConstantTimeCompare([]byte(k), []byte(e.APIKey)) == 1:
-		return sandbox.CredAPIKey
-	}
-	return sandbox.CredInvalid
+	return sandbox.Credential(r.Header.Get("X-Auth-Client"), e.APIKey)
 }
 
 // auth checks X-AUTH-CLIENT, and the HMAC of msg when signed or required.
@@ -188,12 +155,6 @@ func (e *Emulator) auth(w http.ResponseWriter, r *http.Request, msg []byte, requ
 }
 
 func mustHex(s string) []byte { b, _ := hex.DecodeString(s); return b }
-
-func randomToken() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // createSession is POST /v1/sessions.
 func (e *Emulator) createSession(w http.ResponseWriter, r *http.Request, _ map[string]string) {
@@ -230,25 +191,17 @@ func (e *Emulator) createSession(w http.ResponseWriter, r *http.Request, _ map[s
 		failCode(w, http.StatusBadRequest, "1501", "Vendor data must be a string shorter than 1000 characters.")
 		return
 	}
-	s := &emuSession{ID: uuid.NewString(), AttemptID: uuid.NewString(), Token: randomToken(), VendorData: v.VendorData,
+	s := &emuSession{ID: uuid.NewString(), AttemptID: uuid.NewString(), Token: sandbox.RandomHex(24), VendorData: v.VendorData,
 		Callback: v.Callback, FirstName: v.Person.FirstName, LastName: v.Person.LastName, Status: "created", CreatedAt: time.Now().UTC()}
 	e.state.mu.Lock()
 	e.state.byID[s.ID] = s
 	e.state.byToken[s.Token] = s
 	e.state.mu.Unlock()
-	host := origin(r)
+	host := sandbox.Origin(r)
 	sandbox.WriteJSON(w, http.StatusCreated, map[string]any{"status": "success", "verification": map[string]any{
 		"id": s.ID, "url": host + "/v/" + s.Token, "vendorData": nullable(s.VendorData), "host": host,
 		"status": "created", "sessionToken": e.host.Signer.Mint(map[string]any{"session_id": s.ID}, 7*24*time.Hour),
 	}})
-}
-
-func origin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
 }
 
 func nullable(s string) any {
@@ -287,14 +240,9 @@ func (e *Emulator) flow(w http.ResponseWriter, r *http.Request, p map[string]str
 		http.Error(w, "This verification link is not valid.", http.StatusNotFound)
 		return
 	}
-	if r.Method == http.MethodGet {
-		// The form posts to this very URL, so a ?redirect= (below) is kept.
-		sandbox.WriteOutcomePage(w, "Veriff sandbox verification", r.URL.RequestURI(), outcomes)
-		return
-	}
-	outcome := sandbox.ReadOutcome(r, outcomes)
+	// The form posts to this very URL, so a ?redirect= (below) is kept.
+	outcome := sandbox.OutcomeForm(w, r, "Veriff sandbox verification", r.URL.RequestURI(), outcomes)
 	if outcome == "" {
-		http.Error(w, "Choose one of the outcomes.", http.StatusBadRequest)
 		return
 	}
 	now := time.Now().UTC()
@@ -326,13 +274,7 @@ func (e *Emulator) flow(w http.ResponseWriter, r *http.Request, p map[string]str
 	e.state.mu.Unlock()
 	// The event first, then the decision, one after the other, as Veriff
 	// orders them (progress precedes the decision).
-	go func() {
-		for _, b := range [][]byte{event, decision} {
-			done := make(chan error, 1)
-			e.send(b, done)
-			<-done
-		}
-	}()
+	sandbox.InOrder([][]byte{event, decision}, e.send)
 	if callback != "" {
 		http.Redirect(w, r, callback, http.StatusSeeOther)
 		return

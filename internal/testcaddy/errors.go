@@ -44,3 +44,35 @@ func CheckErrors(t *testing.T, base string, min int, cases []ErrorCase) {
 func Case(method, path, body string, header []string, status int, msg string) ErrorCase {
 	return ErrorCase{Method: method, Path: path, Body: body, Header: header, Status: status, Msg: msg}
 }
+
+// KitCases are the bad requests every kit provider answers alike (the core
+// serves its routes): no session, an unknown route, a method a route does
+// not take, a webhook without a signature and, with tokenRoute, the token
+// route without a session.
+func KitCases(tokenRoute bool) []ErrorCase {
+	cases := []ErrorCase{
+		Case("GET", "/api/session", "", nil, 401, "no session: call /api/start first"),
+		Case("GET", "/api/unknown", "", nil, 404, "unknown route /api/unknown"),
+		Case("PUT", "/api/start", "", nil, 405, "method PUT is not allowed on /api/start"),
+		Case("GET", "/api/webhook", "", nil, 405, "method GET is not allowed on /api/webhook"),
+		Case("POST", "/api/webhook", `{}`, nil, 401, "webhook signature is missing or wrong"),
+	}
+	if tokenRoute {
+		cases = append(cases, Case("POST", "/api/token", "", nil, 405, "method POST is not allowed on /api/token"),
+			Case("GET", "/api/token", "", nil, 401, "session"))
+	}
+	return cases
+}
+
+// CheckProvisionErrors proves that each provider block (the lines inside
+// the block named name of an idv handler) fails to load with an error
+// containing its want.
+func CheckProvisionErrors(t *testing.T, name string, blocks map[string]string) {
+	t.Helper()
+	for block, want := range blocks {
+		err := LoadError(t, "http://127.0.0.1:@@site@@ {\n\tidv {\n\t\t"+name+" {\n\t\t\t"+block+"\n\t\t}\n\t}\n}")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", block, err, want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package testcaddy
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,14 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
+
+// Golden is AdaptGolden with the test binary's -update flag (Main defines
+// it when the package does not).
+func Golden(t *testing.T, placeholders ...string) {
+	t.Helper()
+	f := flag.Lookup("update")
+	AdaptGolden(t, f != nil && f.Value.String() == "true", placeholders...)
+}
 
 // AdaptGolden adapts every testdata/*.caddyfile of the calling package and
 // compares the indented JSON with the .json beside it; with update it

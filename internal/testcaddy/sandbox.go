@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"hash"
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,4 +179,137 @@ func HMACHex(h func() hash.Hash, key, body string) string {
 	m := hmac.New(h, []byte(key))
 	m.Write([]byte(body))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Stack is a running site with the idv handler (server "site") and its
+// sandbox (server "sandbox"): the providers' journeys.
+type Stack struct {
+	T  testing.TB
+	In *Instance
+}
+
+// Do calls path on the site and decodes its JSON answer.
+func (s *Stack) Do(c *http.Client, method, path, body string, hdr ...string) (int, map[string]any) {
+	s.T.Helper()
+	return DoJSON(s.T, c, method, s.In.URL("site", path), body, hdr...)
+}
+
+// Await polls the site's GET /api/session until cond holds (no timing
+// assertion: the deadline only bounds a broken test).
+func (s *Stack) Await(c *http.Client, what string, cond func(map[string]any) bool) map[string]any {
+	s.T.Helper()
+	return AwaitJSON(s.T, c, s.In.URL("site", "/api/session"), what, cond)
+}
+
+// ChooseOutcome completes an emulator's hosted outcome page at pageURL as a
+// user would: the page must offer outcome; the POST's answer is returned
+// (redirects are not followed).
+func (s *Stack) ChooseOutcome(pageURL, outcome string) (int, http.Header, string) {
+	s.T.Helper()
+	c := Client()
+	st, _, page := Do(s.T, c, "GET", pageURL, nil)
+	if st != 200 || !strings.Contains(page, `value="`+outcome+`"`) {
+		s.T.Fatalf("outcome page %s: %d %s", pageURL, st, page)
+	}
+	return Do(s.T, c, "POST", pageURL, strings.NewReader(url.Values{"outcome": {outcome}}.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded")
+}
+
+// Events counts the events of c's session.
+func (s *Stack) Events(c *http.Client) int {
+	s.T.Helper()
+	_, v := s.Do(c, "GET", "/api/session", "")
+	evs, _ := v["events"].([]any)
+	return len(evs)
+}
+
+// CheckReplayAndOlder proves the webhook pipeline's last rules on c's
+// session, whose decision final was just delivered: a replay of final
+// (deliver signs and posts a body, returning the status) is acknowledged and
+// records nothing, and an older decision is acknowledged and changes
+// nothing: the session keeps result and status.
+func (s *Stack) CheckReplayAndOlder(c *http.Client, deliver func(body string) int, final, older, result, status string) {
+	s.T.Helper()
+	n := s.Events(c)
+	if st := deliver(final); st != 200 || s.Events(c) != n {
+		s.T.Fatalf("replay: %d, %d events (had %d)", st, s.Events(c), n)
+	}
+	if st := deliver(older); st != 200 {
+		s.T.Fatalf("older: %d", st)
+	}
+	if _, v := s.Do(c, "GET", "/api/session", ""); v["result"] != result || v["status"] != status {
+		s.T.Fatalf("an older decision replaced a newer one: %v", v)
+	}
+}
+
+// StartStack starts a provider's journey: a site whose idv block holds the
+// provider's block (api_url on the sandbox, then the lines site) without a
+// session quota, and a sandbox emulating the provider (the lines sandbox)
+// that, when webhooks, delivers to the site's /api/webhook with quick
+// retries. Caddy's logs go to a file.
+func StartStack(t *testing.T, name string, site, sandbox []string, webhooks bool) Stack {
+	t.Helper()
+	if webhooks {
+		sandbox = append(sandbox, "webhook_url http://127.0.0.1:@@site@@/api/webhook", "webhook_retry 20ms 2 6")
+	}
+	in := Start(t, `
+http://127.0.0.1:@@site@@ {
+	idv {
+		`+name+` {
+			api_url http://127.0.0.1:@@sandbox@@
+			`+strings.Join(site, "\n\t\t\t")+`
+		}
+		session_quota off
+	}
+	respond "frontend"
+}
+http://127.0.0.1:@@sandbox@@ {
+	idv_sandbox {
+		`+name+` {
+			`+strings.Join(sandbox, "\n\t\t\t")+`
+		}
+	}
+}`, Options{LogFile: true})
+	return Stack{T: t, In: in}
+}
+
+// CheckFailClosed proves that a site without the provider's webhook secret
+// refuses a signed delivery of body (hdr carries the signature) with 403.
+func (s *Stack) CheckFailClosed(body string, hdr ...string) {
+	s.T.Helper()
+	st, m := s.Do(Client(), "POST", "/api/webhook", body, hdr...)
+	if st != 403 || !strings.Contains(fmt.Sprint(m["error"]), "no webhook secret") {
+		s.T.Fatalf("no secret: %d %v", st, m)
+	}
+}
+
+// CheckMalformed runs the bad requests cases, and KitCases, against the
+// site (at least min in all) and proves that none reached the emulator of
+// the provider called name.
+func (s *Stack) CheckMalformed(t *testing.T, name string, min int, tokenRoute bool, cases []ErrorCase) {
+	t.Helper()
+	CheckErrors(t, s.In.URL("site", ""), min, append(cases, KitCases(tokenRoute)...))
+	if calls := Calls(t, s.In.URL("sandbox", "")); CountCalls(calls, name) != 0 {
+		t.Fatalf("malformed requests reached %s: %v", name, calls)
+	}
+}
+
+// CheckRefresher proves the refresher of a stack without webhooks: a
+// session started on the site is pending until decide completes its hosted
+// page (the start answer's url), then reads result and status, by the call
+// counted under call (the sandbox's "provider op credential"). It returns
+// the start answer.
+func (s *Stack) CheckRefresher(c *http.Client, decide func(url string), result, status, call string) map[string]any {
+	s.T.Helper()
+	_, a := s.Do(c, "GET", "/api/start", "")
+	if _, v := s.Do(c, "GET", "/api/session", ""); v["result"] != "pending" {
+		s.T.Fatalf("before: %v", v)
+	}
+	url, _ := a["url"].(string)
+	decide(url)
+	s.Await(c, result, func(v map[string]any) bool { return v["result"] == result && v["status"] == status })
+	if calls := Calls(s.T, s.In.URL("sandbox", "")); calls[call] == 0 {
+		s.T.Fatalf("calls %v, want %q", calls, call)
+	}
+	return a
 }

@@ -9,6 +9,7 @@
 package testcaddy
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +25,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 
+	"github.com/caddy-idv/caddy-idv/caddymodule/provider"
+
 	// every module a test Caddyfile may use
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
@@ -31,6 +34,9 @@ import (
 // Main sets XDG_CONFIG_HOME and XDG_DATA_HOME to a temporary directory for
 // the whole test binary; call it from TestMain.
 func Main(m interface{ Run() int }) int {
+	if flag.Lookup("update") == nil { // for Golden
+		flag.Bool("update", false, "rewrite the golden files in testdata")
+	}
 	dir, err := os.MkdirTemp("", "caddy-idv-test-")
 	if err != nil {
 		panic(err)
@@ -45,6 +51,14 @@ func Main(m interface{ Run() int }) int {
 	_ = caddy.Stop()
 	os.RemoveAll(dir)
 	return code
+}
+
+// MainQuickRefresh is Main for the providers' journeys: refreshes are rate
+// limited per session, and tests that poll GET /api/session for an outcome
+// need not wait seconds between them.
+func MainQuickRefresh(m interface{ Run() int }) int {
+	provider.RefreshEvery = 100 * time.Millisecond
+	return Main(m)
 }
 
 // Instance is a running Caddy.
