@@ -145,10 +145,12 @@ type StorageStore struct {
 
 	initOnce sync.Once
 	initErr  error
-	db       *bolt.DB // certmagic.FileStorage
+	db       *bolt.DB     // certmagic.FileStorage
+	gc       *groupCommit // its writer
 	dbPath   string
 	indexed  IndexedStorage // idv_redis
 	probedAt atomic.Int64   // last successful write probe (unix nanos)
+	probeMu  sync.Mutex     // one probe write at a time
 }
 
 // IndexedStorage is implemented by storages that can write several keys in
@@ -176,7 +178,10 @@ func (st *StorageStore) init() error {
 	st.initOnce.Do(func() {
 		switch s := st.Storage.(type) {
 		case *certmagic.FileStorage:
-			st.db, st.dbPath, st.initErr = openBolt(s)
+			var sdb *sharedDB
+			if sdb, st.dbPath, st.initErr = openBolt(s); sdb != nil {
+				st.db, st.gc = sdb.db, sdb.gc
+			}
 		case IndexedStorage:
 			st.indexed = s
 		}
@@ -239,7 +244,14 @@ func (st *StorageStore) Writable(ctx context.Context) error {
 		}
 		return nil
 	}
-	// A probe record, at most once per probeEvery while it succeeds.
+	// A probe record, at most once per probeEvery while it succeeds, and
+	// one at a time: the requests that find it due together wait for one
+	// synced write instead of each writing its own.
+	if time.Since(time.Unix(0, st.probedAt.Load())) < probeEvery {
+		return nil
+	}
+	st.probeMu.Lock()
+	defer st.probeMu.Unlock()
 	if time.Since(time.Unix(0, st.probedAt.Load())) < probeEvery {
 		return nil
 	}
