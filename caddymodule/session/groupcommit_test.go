@@ -229,3 +229,55 @@ func (c *countingStorage) Store(ctx context.Context, key string, value []byte) e
 	}
 	return c.FileStorage.Store(ctx, key, value)
 }
+
+// On a storage that probes itself (idv_redis), the callers that arrive
+// while a probe is in flight share it; its failure reaches all of them,
+// and the next caller probes again.
+func TestWriteProbeIsSharedInFlight(t *testing.T) {
+	pr := &blockingProber{release: make(chan error)}
+	st := &StorageStore{Storage: pr, Namespace: "p"}
+	ctx := context.Background()
+	for _, want := range []error{nil, errors.New("READONLY")} {
+		const n = 20
+		errs := make(chan error, n)
+		go func() { errs <- st.Writable(ctx) }()
+		waiting := func() int {
+			st.probeMu.Lock()
+			defer st.probeMu.Unlock()
+			if st.probing == nil {
+				return -1
+			}
+			return st.probing.waiters
+		}
+		for waiting() < 0 {
+			time.Sleep(time.Millisecond)
+		}
+		for range n - 1 {
+			go func() { errs <- st.Writable(ctx) }()
+		}
+		for waiting() < n-1 {
+			time.Sleep(time.Millisecond)
+		}
+		pr.release <- want
+		for range n {
+			err := <-errs
+			if (want == nil) != (err == nil) || (want != nil && !errors.Is(err, ErrUnavailable)) {
+				t.Fatalf("probe result %v reached a caller as %v", want, err)
+			}
+		}
+	}
+	if c := pr.calls.Load(); c != 2 {
+		t.Fatalf("%d probes for two rounds of 20 concurrent callers, want 2", c)
+	}
+}
+
+type blockingProber struct {
+	certmagic.Storage
+	release chan error
+	calls   atomic.Int64
+}
+
+func (b *blockingProber) ProbeWrite(ctx context.Context) error {
+	b.calls.Add(1)
+	return <-b.release
+}

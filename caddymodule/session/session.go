@@ -151,6 +151,7 @@ type StorageStore struct {
 	indexed  IndexedStorage // idv_redis
 	probedAt atomic.Int64   // last successful write probe (unix nanos)
 	probeMu  sync.Mutex     // one probe write at a time
+	probing  *probeFlight   // the WriteProber probe in flight
 }
 
 // IndexedStorage is implemented by storages that can write several keys in
@@ -239,7 +240,7 @@ const probeEvery = time.Second
 // bills a session, so that a storage outage bills nothing.
 func (st *StorageStore) Writable(ctx context.Context) error {
 	if p, ok := st.Storage.(WriteProber); ok {
-		if err := p.ProbeWrite(ctx); err != nil {
+		if err := st.probeShared(ctx, p); err != nil {
 			return unavailable("probing session storage", err)
 		}
 		return nil
@@ -260,6 +261,42 @@ func (st *StorageStore) Writable(ctx context.Context) error {
 	}
 	st.probedAt.Store(time.Now().UnixNano())
 	return nil
+}
+
+// probeShared runs one ProbeWrite for the callers that arrive while it is
+// in flight: under load each new session paid a round trip to Redis for
+// it (9 % of the CPU of /api/onboarding-url on idv_redis). A caller never
+// takes the result of a probe that ended before it arrived, so an outage
+// is seen by every request that starts after the first failed probe.
+func (st *StorageStore) probeShared(ctx context.Context, p WriteProber) error {
+	st.probeMu.Lock()
+	f := st.probing
+	if f == nil {
+		f = &probeFlight{done: make(chan struct{})}
+		st.probing = f
+		st.probeMu.Unlock()
+		// Not the leader's cancellation: others wait for this probe.
+		f.err = p.ProbeWrite(context.WithoutCancel(ctx))
+		st.probeMu.Lock()
+		st.probing = nil
+		st.probeMu.Unlock()
+		close(f.done)
+		return f.err
+	}
+	f.waiters++
+	st.probeMu.Unlock()
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type probeFlight struct {
+	done    chan struct{}
+	err     error
+	waiters int // callers sharing it (under probeMu)
 }
 
 func (st *StorageStore) now() time.Time {
