@@ -264,16 +264,56 @@ plain_start() { # plain_start <id> <round>: the bare provider call
 if want session; then
 log "3. /api/start, /api/onboarding-url, resume; sandbox latency 0"
 curl -sf -X DELETE "$SANDBOX/__sandbox/faults" >/dev/null
+# Issue 12.1's rows: both routes interleaved with the bare provider call
+# they wrap, over the same rounds as every compared pair.
 run_wrk start-idv-0 0 "$CONNS" idv "$IDV/api/start"
+run_wrk onb-idv-0 0 "$CONNS" idv "$IDV/api/onboarding-url"
 plain_start start-plain-0 0
-run_wrk start-idv-0 1 "$CONNS" idv "$IDV/api/start"
-plain_start start-plain-0 1
-run_wrk onb-idv-0 1 "$CONNS" idv "$IDV/api/onboarding-url"
+for r in $(seq 1 "$ROUNDS"); do
+	if [ $((r % 2)) = 1 ]; then
+		run_wrk start-idv-0 "$r" "$CONNS" idv "$IDV/api/start"
+		run_wrk onb-idv-0 "$r" "$CONNS" idv "$IDV/api/onboarding-url"
+		plain_start start-plain-0 "$r"
+	else
+		plain_start start-plain-0 "$r"
+		run_wrk onb-idv-0 "$r" "$CONNS" idv "$IDV/api/onboarding-url"
+		run_wrk start-idv-0 "$r" "$CONNS" idv "$IDV/api/start"
+	fi
+done
+# Counts that do not depend on the machine's load: the syscalls that make
+# a session durable, per answered /api/start (strace slows the process, so
+# these runs are not in the table's rates).
+if command -v strace >/dev/null 2>&1; then
+	strace -f -c -e trace=fdatasync,fsync,pwrite64 -p "${PID[idv]}" -o "$RES/strace-start.txt" 2>/dev/null &
+	STRACE_PID=$!
+	sleep 0.5
+	run_wrk start-idv-strace 1 "$CONNS" idv "$IDV/api/start"
+	kill -INT "$STRACE_PID" 2>/dev/null || true
+	wait "$STRACE_PID" 2>/dev/null || true
+	sc() { awk -v n="$1" '$NF == n { print $4 }' "$RES/strace-start.txt" | head -1; }
+	reqs=$(sed -n 's/^BENCHJSON .*"requests":\([0-9]*\).*/\1/p' "$RES/wrk-start-idv-strace-1.txt")
+	printf '{"kind":"syscalls","id":"start-idv-strace","requests":%s,"fdatasync":%s,"fsync":%s,"pwrite":%s}\n' \
+		"${reqs:-0}" "$(sc fdatasync)" "$(sc fsync)" "$(sc pwrite64)" | sed 's/:,/:0,/g; s/:}/:0}/' >>"$RESULTS"
+else
+	echo '{"kind":"skipped","what":"syscall counts of /api/start","reason":"strace is not installed"}' >>"$RESULTS"
+fi
+# The store alone (bench/storewrites): 50 and 1 concurrent creators on this
+# disk, and 50 on tmpfs; commits and pages per session from the store.
+go build -o "$TMP/storewrites" ./bench/storewrites
+"$TMP/storewrites" -root "$TMP/sw-disk" -c "$CONNS" -id store-disk | tee -a "$RESULTS" >&2
+"$TMP/storewrites" -root "$TMP/sw-disk1" -c 1 -id store-disk-1 | tee -a "$RESULTS" >&2
+if [ -n "$SHM" ]; then
+	"$TMP/storewrites" -root "$SHM/sw" -c "$CONNS" -id store-tmpfs | tee -a "$RESULTS" >&2
+	rm -rf "$SHM/sw"
+fi
+rm -rf "$TMP/sw-disk" "$TMP/sw-disk1"
 if [ -n "$SHM" ]; then
 	IDV_PORT=$IDV_SHM_PORT IDV_STORAGE=$SHM start_caddy idv-shm idv.Caddyfile "$IDV_SHM_PORT"
 	run_wrk start-idv-shm 0 "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/start"
-	run_wrk start-idv-shm 1 "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/start"
-	run_wrk onb-idv-shm 1 "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/onboarding-url"
+	for r in 1 2; do
+		run_wrk start-idv-shm "$r" "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/start"
+		run_wrk onb-idv-shm "$r" "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/onboarding-url"
+	done
 	stop_caddy idv-shm
 fi
 run_wrk resume-idv 0 "$CONNS" idv "$IDV/api/start?uniqueId=$UNIQUE_ID"
@@ -309,17 +349,18 @@ if want redis; then
 		IDV_PORT=$IDV_REDIS_PORT start_caddy idv-redis idv-redis.Caddyfile "$IDV_REDIS_PORT"
 		REDIS_IDV=http://127.0.0.1:$IDV_REDIS_PORT
 		run_wrk start-idv-redis 0 "$CONNS" idv-redis "$REDIS_IDV/api/start"
+		run_wrk onb-idv-redis 0 "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
 		for r in $(seq 1 "$ROUNDS"); do
 			if [ $((r % 2)) = 1 ]; then
 				run_wrk start-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/start"
+				run_wrk onb-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
 				plain_start start-plain-r "$r"
 			else
 				plain_start start-plain-r "$r"
+				run_wrk onb-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
 				run_wrk start-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/start"
 			fi
 		done
-		run_wrk onb-idv-redis 0 "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
-		run_wrk onb-idv-redis 1 "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
 		stop_caddy idv-redis
 		kill "$REDIS_PID" 2>/dev/null || true
 		wait "$REDIS_PID" 2>/dev/null || true
