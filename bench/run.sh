@@ -10,6 +10,7 @@
 #   BENCH_HOOKS    (200)   webhooks timed to their streams (row 4)
 #   BENCH_BODY_MIB (5)     size of each upload and download (row 3), 50 at a time
 #   BENCH_BODY_DURATION (6s) length of each big-body wrk run
+#   BENCH_BODY_ROUNDS (4) interleaved rounds of each big-body pair
 #   BENCH_ONLY     (all)   space-separated sections to run: nonapi pt session redis body streams burst mem resume
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,8 @@ SESSIONS=${BENCH_SESSIONS:-100000}
 STREAMS=${BENCH_STREAMS:-10000}
 HOOKS=${BENCH_HOOKS:-200}
 BODY_MIB=${BENCH_BODY_MIB:-5}
+# Transfers of 5 MiB vary more from round to round than small requests.
+BODY_ROUNDS=${BENCH_BODY_ROUNDS:-4}
 ONLY=${BENCH_ONLY:-nonapi pt session redis body streams burst mem resume}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
@@ -28,7 +31,7 @@ THREADS=2
 CONNS=50
 WRK_SETTINGS="wrk -t$THREADS -c$CONNS -d$DURATION --timeout 10s --latency (1000 connections for the memory rows)"
 COMMAND="bench/run.sh"
-for v in BENCH_DURATION BENCH_ROUNDS BENCH_SESSIONS BENCH_STREAMS BENCH_HOOKS BENCH_BODY_MIB BENCH_ONLY; do
+for v in BENCH_DURATION BENCH_ROUNDS BENCH_SESSIONS BENCH_STREAMS BENCH_HOOKS BENCH_BODY_MIB BENCH_BODY_ROUNDS BENCH_ONLY; do
 	if [ -n "${!v:-}" ]; then COMMAND="$v=${!v} $COMMAND"; fi
 done
 
@@ -328,7 +331,7 @@ plain_start start-plain-50 1
 run_wrk onb-idv-50 1 "$CONNS" idv "$IDV/api/onboarding-url"
 curl -sf -X DELETE "$SANDBOX/__sandbox/faults" >/dev/null
 # Sessions are in one database on the file storage (idv/sessions.db);
-# session files are only those written before it, or by bench/sessions.
+# session files are only those written before it, or by bench/sessions -layout files.
 db_kb=$(du -k "$IDV_STORAGE/idv/sessions.db" 2>/dev/null | cut -f1)
 log "   the idv site's session database: ${db_kb:-0} kB"
 fi
@@ -407,8 +410,8 @@ if want body; then
 		WRK_METHOD=POST WRK_BODY_BYTES=$((BODY_MIB << 20)) run_wrk "$1" "$2" "$CONNS" "$3" "$4" \
 			-H "Cookie: idv_session=$BODY_ID" -H "X-IDV: 1"
 	}
-	for r in 1 2; do
-		if [ "$r" = 1 ]; then
+	for r in $(seq 1 "$BODY_ROUNDS"); do
+		if [ $((r % 2)) = 1 ]; then
 			up up-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/upload"
 			up up-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/upload"
 		else
@@ -419,8 +422,8 @@ if want body; then
 	body_peak up-idv idv-body
 	body_peak up-plain plain-body
 	down() { run_wrk "$1" "$2" "$CONNS" "$3" "$4" -H "Cookie: idv_session=$BODY_ID" -H "X-IDV: 1"; }
-	for r in 1 2; do
-		if [ "$r" = 1 ]; then
+	for r in $(seq 1 "$BODY_ROUNDS"); do
+		if [ $((r % 2)) = 1 ]; then
 			down down-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/download"
 			down down-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/download"
 		else
@@ -440,11 +443,12 @@ fi
 # --- 7. many event streams ----------------------------------------------------------
 if want streams; then
 	log "7. $STREAMS concurrent /api/session/events streams, $HOOKS webhooks timed to their streams"
-	out=$(go run ./bench/sessions -root "$TMP/streams-storage" -namespace bench -n "$STREAMS" -ids "$TMP/ids-streams")
+	out=$(go run ./bench/sessions -root "$TMP/streams-storage" -namespace bench -n "$STREAMS" -ids "$TMP/ids-streams" \
+		-refs "$TMP/refs-streams")
 	IDV_PORT=$IDV_STREAMS_PORT IDV_STORAGE=$TMP/streams-storage start_caddy idv-streams idv.Caddyfile "$IDV_STREAMS_PORT"
 	go build -o "$TMP/streams" ./bench/streams
-	"$TMP/streams" -url "http://127.0.0.1:$IDV_STREAMS_PORT" -ids "$TMP/ids-streams" -root "$TMP/streams-storage" \
-		-namespace bench -n "$STREAMS" -pid "${PID[idv-streams]}" -hooks "$HOOKS" | tee -a "$RESULTS" >&2
+	"$TMP/streams" -url "http://127.0.0.1:$IDV_STREAMS_PORT" -ids "$TMP/ids-streams" -refs "$TMP/refs-streams" \
+		-n "$STREAMS" -pid "${PID[idv-streams]}" -hooks "$HOOKS" | tee -a "$RESULTS" >&2
 	stop_caddy idv-streams
 	rm -rf "$TMP/streams-storage"
 fi
@@ -505,6 +509,7 @@ log "5. storage: writing 100 and $SESSIONS sessions"
 storage_line() { # storage_line <namespace> <n> <sessions tool output>
 	local ns=$1 n=$2 out=$3 dir=$STORE_STORAGE/idv/$1 write_s files du app
 	write_s=$(echo "$out" | sed -E 's/.*"write_s":([0-9.eE+-]+).*/\1/')
+	if [ ! -d "$dir" ]; then dir=$STORE_STORAGE/idv/sessions.db; fi # the session database
 	files=$(find "$dir" -type f | wc -l)
 	du=$(du -sk "$dir" | cut -f1)
 	app=$(du -sk --apparent-size "$dir" | cut -f1)

@@ -440,8 +440,9 @@ func write(w io.Writer, all []line, analysisFile string) {
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", l.Load, l.Process, mib(l.RSSKB), peak, mib(l.RSSAfter), rps, errs)
 	}
-	p("\nStored sessions (file_system storage, written straight into the store's key layout by `bench/sessions`, " +
-		"then read back through `session.StorageStore` to check the layout):\n\n")
+	p("\nStored sessions (file_system storage: `bench/sessions` creates them through `session.StorageStore` into the " +
+		"session database `idv/sessions.db`, group-committed, then reads a sample back; both namespaces share the one " +
+		"file, so the large namespace's size includes the small one's 100):\n\n")
 	p("| namespace | sessions | files | disk usage (du) | apparent size | per session (du) | write time |\n")
 	p("|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range all {
