@@ -25,13 +25,10 @@ func queued(g *groupCommit, n int) {
 	}
 }
 
-// Writes that arrive while a commit is in progress share the next one: n
-// creates queued behind a held commit take one more commit, not n, and
-// each is durable (readable through a second open of the file) when its
-// Create returns.
-func TestCreatesQueuedDuringACommitShareTheNext(t *testing.T) {
-	st, now := newStore(t)
-	ctx := context.Background()
+// holdCommit starts a commit that stays in progress until the returned
+// channel is closed, so that the writes started meanwhile queue behind it.
+func holdCommit(t *testing.T, st *StorageStore) chan struct{} {
+	t.Helper()
 	if err := st.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +41,17 @@ func TestCreatesQueuedDuringACommitShareTheNext(t *testing.T) {
 		})
 	}()
 	<-held
+	return hold
+}
+
+// Writes that arrive while a commit is in progress share the next one: n
+// creates queued behind a held commit take one more commit, not n, and
+// each is durable (readable through a second open of the file) when its
+// Create returns.
+func TestCreatesQueuedDuringACommitShareTheNext(t *testing.T) {
+	st, now := newStore(t)
+	ctx := context.Background()
+	hold := holdCommit(t, st)
 	before := st.WriteStats()
 	const n = 40
 	ids := make([]string, n)
@@ -83,18 +91,7 @@ func TestCreatesQueuedDuringACommitShareTheNext(t *testing.T) {
 func TestAFailingWriteDoesNotFailItsBatch(t *testing.T) {
 	st, now := newStore(t)
 	ctx := context.Background()
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	hold, held := make(chan struct{}), make(chan struct{})
-	go func() {
-		_ = st.commit(func(tx *bolt.Tx) error {
-			close(held)
-			<-hold
-			return nil
-		})
-	}()
-	<-held
+	hold := holdCommit(t, st)
 	boom := errors.New("boom")
 	var wg sync.WaitGroup
 	var badErr, panicErr error
@@ -151,15 +148,7 @@ func TestUpdatesInOneBatchSeeEachOther(t *testing.T) {
 	if err := st.Create(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	hold, held := make(chan struct{}), make(chan struct{})
-	go func() {
-		_ = st.commit(func(tx *bolt.Tx) error {
-			close(held)
-			<-hold
-			return nil
-		})
-	}()
-	<-held
+	hold := holdCommit(t, st)
 	const n = 30
 	var wg sync.WaitGroup
 	for i := range n {
