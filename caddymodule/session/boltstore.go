@@ -17,10 +17,10 @@ import (
 
 // On Caddy's default storage (certmagic.FileStorage) sessions live in one
 // bbolt database, <storage root>/idv/sessions.db, instead of a file per
-// session and per index record. Concurrent writers are coalesced by
-// bbolt's Batch into one transaction, fsync'd once: a new session and its
-// index record are durable before the answer for the price of a share of
-// one commit, where the files cost two fsyncs each.
+// session and per index record. Concurrent writers share one transaction
+// (groupCommit, groupcommit.go): a new session and its index record are
+// durable before the answer for the price of a share of one commit, where
+// the files cost two fsyncs each.
 //
 // bbolt holds an exclusive lock on the file, so one process serves a
 // storage directory's sessions (a cluster shares sessions through
@@ -253,8 +253,8 @@ func (st *StorageStore) boltRef(ctx context.Context, ref string) (string, error)
 }
 
 // boltUpdate is Update in one batched transaction: bbolt serialises
-// writers, so no storage lock is needed. Batch may run fn again after a
-// failed batch; it reads the session afresh each time.
+// writers, so no storage lock is needed. The group commit may run fn
+// again after a failed batch; it reads the session afresh each time.
 func (st *StorageStore) boltUpdate(ctx context.Context, id string, fn func(*Session) (bool, error)) (*Session, error) {
 	var out *Session
 	var fnErr error

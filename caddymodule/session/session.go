@@ -134,10 +134,10 @@ func ValidID(id string) bool {
 // The record layout is the same on every storage: the session at
 // idv/<ns>/sessions/<uniqueId>.json, its index at idv/<ns>/refs/<hash>.
 // On certmagic's file storage (Caddy's default) sessions live in one bbolt
-// database instead, written with group commit (see boltstore.go); on a
-// storage implementing IndexedStorage (idv_redis) a session is written in
-// one round trip with an expiry index that makes the sweep linear in the
-// expired sessions; elsewhere with Storage.Store.
+// database instead, written with group commit (boltstore.go,
+// groupcommit.go); on a storage implementing IndexedStorage (idv_redis) a
+// session is written in one round trip with an expiry index that makes the
+// sweep linear in the expired sessions; elsewhere with Storage.Store.
 type StorageStore struct {
 	Storage   certmagic.Storage
 	Namespace string // e.g. "incode" or a hash of the handler's prefix
