@@ -10,6 +10,7 @@
 #   BENCH_HOOKS    (200)   webhooks timed to their streams (row 4)
 #   BENCH_BODY_MIB (5)     size of each upload and download (row 3), 50 at a time
 #   BENCH_BODY_DURATION (6s) length of each big-body wrk run
+#   BENCH_BODY_ROUNDS (4) interleaved rounds of each big-body pair
 #   BENCH_ONLY     (all)   space-separated sections to run: nonapi pt session redis body streams burst mem resume
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,8 @@ SESSIONS=${BENCH_SESSIONS:-100000}
 STREAMS=${BENCH_STREAMS:-10000}
 HOOKS=${BENCH_HOOKS:-200}
 BODY_MIB=${BENCH_BODY_MIB:-5}
+# Transfers of 5 MiB vary more from round to round than small requests.
+BODY_ROUNDS=${BENCH_BODY_ROUNDS:-4}
 ONLY=${BENCH_ONLY:-nonapi pt session redis body streams burst mem resume}
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
@@ -28,7 +31,7 @@ THREADS=2
 CONNS=50
 WRK_SETTINGS="wrk -t$THREADS -c$CONNS -d$DURATION --timeout 10s --latency (1000 connections for the memory rows)"
 COMMAND="bench/run.sh"
-for v in BENCH_DURATION BENCH_ROUNDS BENCH_SESSIONS BENCH_STREAMS BENCH_HOOKS BENCH_BODY_MIB BENCH_ONLY; do
+for v in BENCH_DURATION BENCH_ROUNDS BENCH_SESSIONS BENCH_STREAMS BENCH_HOOKS BENCH_BODY_MIB BENCH_BODY_ROUNDS BENCH_ONLY; do
 	if [ -n "${!v:-}" ]; then COMMAND="$v=${!v} $COMMAND"; fi
 done
 
@@ -264,16 +267,56 @@ plain_start() { # plain_start <id> <round>: the bare provider call
 if want session; then
 log "3. /api/start, /api/onboarding-url, resume; sandbox latency 0"
 curl -sf -X DELETE "$SANDBOX/__sandbox/faults" >/dev/null
+# Issue 12.1's rows: both routes interleaved with the bare provider call
+# they wrap, over the same rounds as every compared pair.
 run_wrk start-idv-0 0 "$CONNS" idv "$IDV/api/start"
+run_wrk onb-idv-0 0 "$CONNS" idv "$IDV/api/onboarding-url"
 plain_start start-plain-0 0
-run_wrk start-idv-0 1 "$CONNS" idv "$IDV/api/start"
-plain_start start-plain-0 1
-run_wrk onb-idv-0 1 "$CONNS" idv "$IDV/api/onboarding-url"
+for r in $(seq 1 "$ROUNDS"); do
+	if [ $((r % 2)) = 1 ]; then
+		run_wrk start-idv-0 "$r" "$CONNS" idv "$IDV/api/start"
+		run_wrk onb-idv-0 "$r" "$CONNS" idv "$IDV/api/onboarding-url"
+		plain_start start-plain-0 "$r"
+	else
+		plain_start start-plain-0 "$r"
+		run_wrk onb-idv-0 "$r" "$CONNS" idv "$IDV/api/onboarding-url"
+		run_wrk start-idv-0 "$r" "$CONNS" idv "$IDV/api/start"
+	fi
+done
+# Counts that do not depend on the machine's load: the syscalls that make
+# a session durable, per answered /api/start (strace slows the process, so
+# these runs are not in the table's rates).
+if command -v strace >/dev/null 2>&1; then
+	strace -f -c -e trace=fdatasync,fsync,pwrite64 -p "${PID[idv]}" -o "$RES/strace-start.txt" 2>/dev/null &
+	STRACE_PID=$!
+	sleep 0.5
+	run_wrk start-idv-strace 1 "$CONNS" idv "$IDV/api/start"
+	kill -INT "$STRACE_PID" 2>/dev/null || true
+	wait "$STRACE_PID" 2>/dev/null || true
+	sc() { awk -v n="$1" '$NF == n { print $4 }' "$RES/strace-start.txt" | head -1; }
+	reqs=$(sed -n 's/^BENCHJSON .*"requests":\([0-9]*\).*/\1/p' "$RES/wrk-start-idv-strace-1.txt")
+	printf '{"kind":"syscalls","id":"start-idv-strace","requests":%s,"fdatasync":%s,"fsync":%s,"pwrite":%s}\n' \
+		"${reqs:-0}" "$(sc fdatasync)" "$(sc fsync)" "$(sc pwrite64)" | sed 's/:,/:0,/g; s/:}/:0}/' >>"$RESULTS"
+else
+	echo '{"kind":"skipped","what":"syscall counts of /api/start","reason":"strace is not installed"}' >>"$RESULTS"
+fi
+# The store alone (bench/storewrites): 50 and 1 concurrent creators on this
+# disk, and 50 on tmpfs; commits and pages per session from the store.
+go build -o "$TMP/storewrites" ./bench/storewrites
+"$TMP/storewrites" -root "$TMP/sw-disk" -c "$CONNS" -id store-disk | tee -a "$RESULTS" >&2
+"$TMP/storewrites" -root "$TMP/sw-disk1" -c 1 -id store-disk-1 | tee -a "$RESULTS" >&2
+if [ -n "$SHM" ]; then
+	"$TMP/storewrites" -root "$SHM/sw" -c "$CONNS" -id store-tmpfs | tee -a "$RESULTS" >&2
+	rm -rf "$SHM/sw"
+fi
+rm -rf "$TMP/sw-disk" "$TMP/sw-disk1"
 if [ -n "$SHM" ]; then
 	IDV_PORT=$IDV_SHM_PORT IDV_STORAGE=$SHM start_caddy idv-shm idv.Caddyfile "$IDV_SHM_PORT"
 	run_wrk start-idv-shm 0 "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/start"
-	run_wrk start-idv-shm 1 "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/start"
-	run_wrk onb-idv-shm 1 "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/onboarding-url"
+	for r in 1 2; do
+		run_wrk start-idv-shm "$r" "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/start"
+		run_wrk onb-idv-shm "$r" "$CONNS" idv-shm "http://127.0.0.1:$IDV_SHM_PORT/api/onboarding-url"
+	done
 	stop_caddy idv-shm
 fi
 run_wrk resume-idv 0 "$CONNS" idv "$IDV/api/start?uniqueId=$UNIQUE_ID"
@@ -288,7 +331,7 @@ plain_start start-plain-50 1
 run_wrk onb-idv-50 1 "$CONNS" idv "$IDV/api/onboarding-url"
 curl -sf -X DELETE "$SANDBOX/__sandbox/faults" >/dev/null
 # Sessions are in one database on the file storage (idv/sessions.db);
-# session files are only those written before it, or by bench/sessions.
+# session files are only those written before it, or by bench/sessions -layout files.
 db_kb=$(du -k "$IDV_STORAGE/idv/sessions.db" 2>/dev/null | cut -f1)
 log "   the idv site's session database: ${db_kb:-0} kB"
 fi
@@ -309,17 +352,18 @@ if want redis; then
 		IDV_PORT=$IDV_REDIS_PORT start_caddy idv-redis idv-redis.Caddyfile "$IDV_REDIS_PORT"
 		REDIS_IDV=http://127.0.0.1:$IDV_REDIS_PORT
 		run_wrk start-idv-redis 0 "$CONNS" idv-redis "$REDIS_IDV/api/start"
+		run_wrk onb-idv-redis 0 "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
 		for r in $(seq 1 "$ROUNDS"); do
 			if [ $((r % 2)) = 1 ]; then
 				run_wrk start-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/start"
+				run_wrk onb-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
 				plain_start start-plain-r "$r"
 			else
 				plain_start start-plain-r "$r"
+				run_wrk onb-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
 				run_wrk start-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/start"
 			fi
 		done
-		run_wrk onb-idv-redis 0 "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
-		run_wrk onb-idv-redis 1 "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
 		stop_caddy idv-redis
 		kill "$REDIS_PID" 2>/dev/null || true
 		wait "$REDIS_PID" 2>/dev/null || true
@@ -366,8 +410,8 @@ if want body; then
 		WRK_METHOD=POST WRK_BODY_BYTES=$((BODY_MIB << 20)) run_wrk "$1" "$2" "$CONNS" "$3" "$4" \
 			-H "Cookie: idv_session=$BODY_ID" -H "X-IDV: 1"
 	}
-	for r in 1 2; do
-		if [ "$r" = 1 ]; then
+	for r in $(seq 1 "$BODY_ROUNDS"); do
+		if [ $((r % 2)) = 1 ]; then
 			up up-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/upload"
 			up up-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/upload"
 		else
@@ -378,8 +422,8 @@ if want body; then
 	body_peak up-idv idv-body
 	body_peak up-plain plain-body
 	down() { run_wrk "$1" "$2" "$CONNS" "$3" "$4" -H "Cookie: idv_session=$BODY_ID" -H "X-IDV: 1"; }
-	for r in 1 2; do
-		if [ "$r" = 1 ]; then
+	for r in $(seq 1 "$BODY_ROUNDS"); do
+		if [ $((r % 2)) = 1 ]; then
 			down down-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/download"
 			down down-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/download"
 		else
@@ -399,11 +443,12 @@ fi
 # --- 7. many event streams ----------------------------------------------------------
 if want streams; then
 	log "7. $STREAMS concurrent /api/session/events streams, $HOOKS webhooks timed to their streams"
-	out=$(go run ./bench/sessions -root "$TMP/streams-storage" -namespace bench -n "$STREAMS" -ids "$TMP/ids-streams")
+	out=$(go run ./bench/sessions -root "$TMP/streams-storage" -namespace bench -n "$STREAMS" -ids "$TMP/ids-streams" \
+		-refs "$TMP/refs-streams")
 	IDV_PORT=$IDV_STREAMS_PORT IDV_STORAGE=$TMP/streams-storage start_caddy idv-streams idv.Caddyfile "$IDV_STREAMS_PORT"
 	go build -o "$TMP/streams" ./bench/streams
-	"$TMP/streams" -url "http://127.0.0.1:$IDV_STREAMS_PORT" -ids "$TMP/ids-streams" -root "$TMP/streams-storage" \
-		-namespace bench -n "$STREAMS" -pid "${PID[idv-streams]}" -hooks "$HOOKS" | tee -a "$RESULTS" >&2
+	"$TMP/streams" -url "http://127.0.0.1:$IDV_STREAMS_PORT" -ids "$TMP/ids-streams" -refs "$TMP/refs-streams" \
+		-n "$STREAMS" -pid "${PID[idv-streams]}" -hooks "$HOOKS" | tee -a "$RESULTS" >&2
 	stop_caddy idv-streams
 	rm -rf "$TMP/streams-storage"
 fi
@@ -464,6 +509,7 @@ log "5. storage: writing 100 and $SESSIONS sessions"
 storage_line() { # storage_line <namespace> <n> <sessions tool output>
 	local ns=$1 n=$2 out=$3 dir=$STORE_STORAGE/idv/$1 write_s files du app
 	write_s=$(echo "$out" | sed -E 's/.*"write_s":([0-9.eE+-]+).*/\1/')
+	if [ ! -d "$dir" ]; then dir=$STORE_STORAGE/idv/sessions.db; fi # the session database
 	files=$(find "$dir" -type f | wc -l)
 	du=$(du -sk "$dir" | cut -f1)
 	app=$(du -sk --apparent-size "$dir" | cut -f1)

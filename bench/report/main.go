@@ -72,6 +72,20 @@ type line struct {
 	DUKB      int     `json:"du_kb"`
 	ApparentK int     `json:"apparent_kb"`
 
+	// storewrites (bench/storewrites), syscalls (strace of the idv process)
+	Concurrency int     `json:"concurrency"`
+	Sessions    int     `json:"sessions"`
+	PerS        float64 `json:"per_s"`
+	CPUPer      float64 `json:"cpu_us_per"`
+	CommitsPer  float64 `json:"commits_per"`
+	SyncsPer    float64 `json:"syncs_per"`
+	PerTx       float64 `json:"sessions_per_tx"`
+	PagesPer    float64 `json:"pages_per"`
+	MaxTx       int     `json:"max_sessions_tx"`
+	Fdatasync   int     `json:"fdatasync"`
+	Fsync       int     `json:"fsync"`
+	Pwrite      int     `json:"pwrite"`
+
 	// skipped
 	What   string `json:"what"`
 	Reason string `json:"reason"`
@@ -303,9 +317,11 @@ func write(w io.Writer, all []line, analysisFile string) {
 		"that process (not wrk, not the upstream), and unlike req/s it barely moves when other work shares the machine, " +
 		"so its ratio is the steadier measure of what a handler costs. In section 3 each `/api/start` and `/api/onboarding-url` " +
 		"request creates a new provider session (wrk sends no cookie, so the per-browser idempotency never applies, and " +
-		"`session_quota off` lifts the per-IP quota): each one is a `POST /omni/start` upstream plus two file writes " +
-		"(the session and its interviewId index), and `/onboarding-url` adds `GET /0/omni/onboarding-url` before those " +
-		"writes (the session is stored once, URL included). With latency, the sandbox delays every Incode call by 50 ms.\n\n")
+		"`session_quota off` lifts the per-IP quota): each one is a `POST /omni/start` upstream plus one durable write " +
+		"(the session, its interviewId index and its expiry entry in one group-committed transaction), and `/onboarding-url` " +
+		"adds `GET /0/omni/onboarding-url` before that write (the session is stored once, URL included). " +
+		"With latency, the sandbox delays every Incode call by 50 ms.\n\n")
+	writeCounts(w, all)
 
 	bodyMiB := 5.0
 	if v, err := strconv.ParseFloat(meta["body_mib"], 64); err == nil {
@@ -424,8 +440,9 @@ func write(w io.Writer, all []line, analysisFile string) {
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", l.Load, l.Process, mib(l.RSSKB), peak, mib(l.RSSAfter), rps, errs)
 	}
-	p("\nStored sessions (file_system storage, written straight into the store's key layout by `bench/sessions`, " +
-		"then read back through `session.StorageStore` to check the layout):\n\n")
+	p("\nStored sessions (file_system storage: `bench/sessions` creates them through `session.StorageStore` into the " +
+		"session database `idv/sessions.db`, group-committed, then reads a sample back; both namespaces share the one " +
+		"file, so the large namespace's size includes the small one's 100):\n\n")
 	p("| namespace | sessions | files | disk usage (du) | apparent size | per session (du) | write time |\n")
 	p("|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, l := range all {
@@ -458,4 +475,48 @@ func truncate(s string, n int) string {
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "report:", err)
 	os.Exit(1)
+}
+
+// writeCounts is issue 12.1's write path in counts: what makes a session
+// durable, per session, which unlike req/s does not move with the load.
+func writeCounts(w io.Writer, all []line) {
+	var sc *line
+	sw := map[string]line{}
+	for _, l := range all {
+		switch l.Kind {
+		case "syscalls":
+			l := l
+			sc = &l
+		case "storewrites":
+			sw[l.ID] = l
+		}
+	}
+	if sc == nil && len(sw) == 0 {
+		return
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("### Issue 12.1 in counts: what makes a new session durable\n\n")
+	if sc != nil && sc.Requests > 0 {
+		n := float64(sc.Requests)
+		p("Syscalls of the idv process per answered `/api/start` on file storage, counted with `strace -f -c` over one "+
+			"run of wrk (%d connections, %d requests; strace slows the process, so this run is not in the rates above): "+
+			"**%.3f fdatasync**, %.3f fsync (the once-a-second writability probe), %.2f pwrite. "+
+			"The sessions share their commits: a bbolt commit syncs twice (the pages, then the meta page), "+
+			"so %.1f sessions per commit.\n\n", 50, sc.Requests, float64(sc.Fdatasync)/n, float64(sc.Fsync)/n, float64(sc.Pwrite)/n,
+			2*n/math.Max(1, float64(sc.Fdatasync)))
+	}
+	if len(sw) > 0 {
+		p("The session store alone (`bench/storewrites`: concurrent goroutines creating sessions as `/api/start` stores them, " +
+			"nothing else running in the process):\n\n")
+		p("| storage | writers | sessions/s | CPU/session | sessions per commit (largest) | fdatasync/session | pages/session |\n")
+		p("|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, k := range []struct{ id, what string }{{"store-disk", "file storage on disk"}, {"store-disk-1", "file storage on disk"}, {"store-tmpfs", "file storage on tmpfs"}} {
+			l, ok := sw[k.id]
+			if !ok {
+				continue
+			}
+			p("| %s | %d | %.0f | %.0f µs | %.1f (%d) | %.3f | %.2f |\n", k.what, l.Concurrency, l.PerS, l.CPUPer, l.PerTx, l.MaxTx, l.SyncsPer, l.PagesPer)
+		}
+		p("\n")
+	}
 }

@@ -1,7 +1,10 @@
-// Command sessions fills a file_system storage with n idv sessions, written
-// directly as files in the layout session.StorageStore uses
-// (idv/<namespace>/sessions/<uniqueId>.json and idv/<namespace>/refs/<hash>),
-// which is much faster than going through the store (each Store fsyncs).
+// Command sessions fills a file_system storage with n idv sessions. By
+// default (-layout db) they go through session.StorageStore.Create into the
+// session database, as the handler stores them, from enough goroutines
+// that the group commit writes a few hundred per transaction. With
+// -layout files they are written as the files of the layout before the
+// database (idv/<namespace>/sessions/<uniqueId>.json and
+// idv/<namespace>/refs/<hash>), which the store still reads.
 // It then reads a sample back through session.StorageStore, so a change of
 // layout fails here rather than silently measuring nothing. It writes the
 // uniqueIds, one per line, to -ids and prints one JSON line for bench/run.sh.
@@ -34,6 +37,8 @@ func main() {
 		ns   = flag.String("namespace", "bench", "the idv handler's storage_namespace")
 		n    = flag.Int("n", 100, "how many sessions")
 		ids  = flag.String("ids", "", "file to write the uniqueIds to")
+		lay  = flag.String("layout", "db", "db (the session database) or files (the layout before it)")
+		refs = flag.String("refs", "", "file to write \"uniqueId ref\" lines to (the database is locked while Caddy runs)")
 	)
 	flag.Parse()
 	if *root == "" || *ids == "" {
@@ -41,10 +46,33 @@ func main() {
 		os.Exit(2)
 	}
 	base := filepath.Join(*root, "idv", *ns)
-	for _, d := range []string{"sessions", "refs"} {
-		if err := os.MkdirAll(filepath.Join(base, d), 0o700); err != nil {
-			fail(err)
+	st := &session.StorageStore{Storage: &certmagic.FileStorage{Path: *root}, Namespace: *ns}
+	defer st.Close()
+	refOf := make(map[string]string, *n)
+	var refMu sync.Mutex
+	keep := func(s *session.Session) {
+		refMu.Lock()
+		refOf[s.UniqueID] = s.Ref
+		refMu.Unlock()
+	}
+	write := func(id string, now time.Time) error { return writeFiles(base, id, now, keep) }
+	workers := runtime.GOMAXPROCS(0) * 2
+	switch *lay {
+	case "db":
+		write = func(id string, now time.Time) error {
+			s := newSession(id, now)
+			keep(s)
+			return st.Create(context.Background(), s)
 		}
+		workers = session.GroupCommitFull * 2
+	case "files":
+		for _, d := range []string{"sessions", "refs"} {
+			if err := os.MkdirAll(filepath.Join(base, d), 0o700); err != nil {
+				fail(err)
+			}
+		}
+	default:
+		fail(fmt.Errorf("-layout %q: want db or files", *lay))
 	}
 
 	all := make([]string, *n)
@@ -54,14 +82,13 @@ func main() {
 	now := time.Now().UTC()
 	start := time.Now()
 	var wg sync.WaitGroup
-	errs := make(chan error, runtime.GOMAXPROCS(0))
-	workers := runtime.GOMAXPROCS(0) * 2
+	errs := make(chan error, workers)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < len(all); i += workers {
-				if err := write(base, all[i], now); err != nil {
+				if err := write(all[i], now); err != nil {
 					errs <- err
 					return
 				}
@@ -76,7 +103,6 @@ func main() {
 	elapsed := time.Since(start)
 
 	// Read a sample back the way the handler does.
-	st := &session.StorageStore{Storage: &certmagic.FileStorage{Path: *root}, Namespace: *ns}
 	for _, i := range []int{0, len(all) / 2, len(all) - 1} {
 		s, err := st.Load(context.Background(), all[i])
 		if err != nil {
@@ -89,14 +115,23 @@ func main() {
 	if err := os.WriteFile(*ids, []byte(strings.Join(all, "\n")+"\n"), 0o600); err != nil {
 		fail(err)
 	}
+	if *refs != "" {
+		var b strings.Builder
+		for _, id := range all {
+			b.WriteString(id + " " + refOf[id] + "\n")
+		}
+		if err := os.WriteFile(*refs, []byte(b.String()), 0o600); err != nil {
+			fail(err)
+		}
+	}
 	out, _ := json.Marshal(map[string]any{"kind": "sessions", "namespace": *ns, "n": *n, "write_s": elapsed.Seconds()})
 	fmt.Println(string(out))
 }
 
-// write stores one session and its ref index as StorageStore.Create would.
-func write(base, id string, now time.Time) error {
+// newSession is a session as the sandbox's /api/start makes them.
+func newSession(id string, now time.Time) *session.Session {
 	ref := randHex(12) // an Incode interviewId is 24 hex digits
-	s := session.Session{
+	return &session.Session{
 		UniqueID:  id,
 		Provider:  "incode",
 		Token:     fakeJWT(ref),
@@ -105,7 +140,15 @@ func write(base, id string, now time.Time) error {
 		UpdatedAt: now,
 		ExpiresAt: now.Add(24 * time.Hour),
 	}
-	b, err := json.Marshal(&s)
+}
+
+// writeFiles stores one session and its ref index as files, the layout
+// before the session database.
+func writeFiles(base, id string, now time.Time, keep func(*session.Session)) error {
+	s := newSession(id, now)
+	keep(s)
+	ref := s.Ref
+	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -25,8 +24,7 @@ func main() {
 	var (
 		base   = flag.String("url", "", "the idv site, e.g. http://127.0.0.1:8080")
 		idsF   = flag.String("ids", "", "uniqueIds, one per line")
-		root   = flag.String("root", "", "the file_system storage root (to read each session's interviewId)")
-		ns     = flag.String("namespace", "bench", "storage_namespace")
+		refsF  = flag.String("refs", "", "\"uniqueId interviewId\" lines (bench/sessions -refs)")
 		n      = flag.Int("n", 10000, "streams")
 		pid    = flag.Int("pid", 0, "the idv process")
 		hooks  = flag.Int("hooks", 200, "webhooks to send")
@@ -42,16 +40,21 @@ func main() {
 		fail(fmt.Errorf("%d ids for %d streams", len(ids), *n))
 	}
 	ids = ids[:*n]
+	rb, err := os.ReadFile(*refsF)
+	if err != nil {
+		fail(err)
+	}
+	refOf := map[string]string{}
+	for _, l := range strings.Split(string(rb), "\n") {
+		if id, ref, ok := strings.Cut(l, " "); ok {
+			refOf[id] = ref
+		}
+	}
 	refs := make([]string, len(ids))
 	for i, id := range ids {
-		var s struct {
-			Ref string `json:"ref"`
+		if refs[i] = refOf[id]; refs[i] == "" {
+			fail(fmt.Errorf("session %s: no interviewId in %s", id, *refsF))
 		}
-		raw, err := os.ReadFile(filepath.Join(*root, "idv", *ns, "sessions", id+".json"))
-		if err != nil || json.Unmarshal(raw, &s) != nil || s.Ref == "" {
-			fail(fmt.Errorf("session %s: no ref (%v)", id, err))
-		}
-		refs[i] = s.Ref
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
 	client := &http.Client{Transport: tr}

@@ -149,10 +149,14 @@ type call struct {
 func New(base *url.URL, root string, transport http.RoundTripper, logger *zap.Logger) *Proxy {
 	p := &Proxy{target: base, root: strings.TrimSuffix(base.Path, "/") + root, logger: logger}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:       p.rewrite,
-		Transport:     transport,
-		BufferPool:    buffers,
-		FlushInterval: -1, // stream: SDK uploads and answers pass through as they come
+		Rewrite:    p.rewrite,
+		Transport:  transport,
+		BufferPool: buffers,
+		// Known-length answers go through the server's buffer, as with
+		// Caddy's reverse_proxy, instead of a flush after every read;
+		// httputil flushes event streams and answers of unknown length at
+		// once by itself (TestUnknownLengthAnswersStream).
+		FlushInterval: 0,
 		ModifyResponse: func(resp *http.Response) error {
 			for _, h := range StripResponse {
 				resp.Header.Del(h)

@@ -17,10 +17,10 @@ import (
 
 // On Caddy's default storage (certmagic.FileStorage) sessions live in one
 // bbolt database, <storage root>/idv/sessions.db, instead of a file per
-// session and per index record. Concurrent writers are coalesced by
-// bbolt's Batch into one transaction, fsync'd once: a new session and its
-// index record are durable before the answer for the price of a share of
-// one commit, where the files cost two fsyncs each.
+// session and per index record. Concurrent writers share one transaction
+// (groupCommit, groupcommit.go): a new session and its index record are
+// durable before the answer for the price of a share of one commit, where
+// the files cost two fsyncs each.
 //
 // bbolt holds an exclusive lock on the file, so one process serves a
 // storage directory's sessions (a cluster shares sessions through
@@ -36,6 +36,7 @@ var boltDBs = struct {
 
 type sharedDB struct {
 	db   *bolt.DB
+	gc   *groupCommit
 	refs int
 }
 
@@ -43,7 +44,7 @@ type sharedDB struct {
 // database.
 var BoltOpenTimeout = 3 * time.Second
 
-func openBolt(fs *certmagic.FileStorage) (*bolt.DB, string, error) {
+func openBolt(fs *certmagic.FileStorage) (*sharedDB, string, error) {
 	p, err := filepath.Abs(filepath.Join(fs.Path, "idv", "sessions.db"))
 	if err != nil {
 		return nil, "", err
@@ -52,7 +53,7 @@ func openBolt(fs *certmagic.FileStorage) (*bolt.DB, string, error) {
 	defer boltDBs.Unlock()
 	if s, ok := boltDBs.m[p]; ok {
 		s.refs++
-		return s.db, p, nil
+		return s, p, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return nil, "", err
@@ -60,16 +61,21 @@ func openBolt(fs *certmagic.FileStorage) (*bolt.DB, string, error) {
 	db, err := bolt.Open(p, 0o600, &bolt.Options{Timeout: BoltOpenTimeout, FreelistType: bolt.FreelistMapType,
 		// The free list is rebuilt at open instead of written at every
 		// commit: smaller commits on the hot path.
-		NoFreelistSync: true})
+		NoFreelistSync: true,
+		// Address space only: the map is not remapped (which waits for
+		// every reader) until the file outgrows it.
+		InitialMmapSize: BoltInitialMmap})
 	if err != nil {
 		return nil, "", fmt.Errorf("opening the session database %s (is another process using this storage directory? a cluster shares sessions through idv_redis): %w", p, err)
 	}
-	// A batch starts as soon as the previous commit allows: under load
-	// the requests that arrive during a commit share the next one.
-	db.MaxBatchDelay = time.Millisecond
-	boltDBs.m[p] = &sharedDB{db: db, refs: 1}
-	return db, p, nil
+	s := &sharedDB{db: db, gc: &groupCommit{db: db}, refs: 1}
+	boltDBs.m[p] = s
+	return s, p, nil
 }
+
+// BoltInitialMmap is the session database's initial memory map (address
+// space, not memory).
+var BoltInitialMmap = 256 << 20
 
 // BoltCloseDelay is how long an unused database stays open: Caddy cleans
 // a handler up while a graceful stop may still be finishing requests that
@@ -103,13 +109,13 @@ func DumpFileStorage(root string) (map[string][]byte, error) {
 	if _, err := os.Stat(filepath.Join(root, "idv", "sessions.db")); errors.Is(err, os.ErrNotExist) {
 		return map[string][]byte{}, nil
 	}
-	db, p, err := openBolt(fs)
+	sdb, p, err := openBolt(fs)
 	if err != nil {
 		return nil, err
 	}
 	defer closeBolt(p)
 	out := map[string][]byte{}
-	err = db.View(func(tx *bolt.Tx) error {
+	err = sdb.db.View(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(ns []byte, b *bolt.Bucket) error {
 			sessions := b.Bucket(bSessions)
 			if sessions == nil {
@@ -187,8 +193,11 @@ func (st *StorageStore) boltPut(tx *bolt.Tx, s *Session, b []byte, old *Session)
 	return expiry.Put(expiryKey(s.ExpiresAt, s.UniqueID), nil)
 }
 
+// commit runs fn in a group-committed write transaction (groupcommit.go).
+func (st *StorageStore) commit(fn func(*bolt.Tx) error) error { return st.gc.do(fn) }
+
 func (st *StorageStore) boltCreate(ctx context.Context, s *Session, b []byte) error {
-	if err := st.db.Batch(func(tx *bolt.Tx) error { return st.boltPut(tx, s, b, nil) }); err != nil {
+	if err := st.commit(func(tx *bolt.Tx) error { return st.boltPut(tx, s, b, nil) }); err != nil {
 		return unavailable("storing session", err)
 	}
 	return nil
@@ -244,12 +253,12 @@ func (st *StorageStore) boltRef(ctx context.Context, ref string) (string, error)
 }
 
 // boltUpdate is Update in one batched transaction: bbolt serialises
-// writers, so no storage lock is needed. Batch may run fn again after a
-// failed batch; it reads the session afresh each time.
+// writers, so no storage lock is needed. The group commit may run fn
+// again after a failed batch; it reads the session afresh each time.
 func (st *StorageStore) boltUpdate(ctx context.Context, id string, fn func(*Session) (bool, error)) (*Session, error) {
 	var out *Session
 	var fnErr error
-	err := st.db.Batch(func(tx *bolt.Tx) error {
+	err := st.commit(func(tx *bolt.Tx) error {
 		out, fnErr = nil, nil
 		b, err := st.boltLoadRaw(ctx, tx, id)
 		if err != nil {
