@@ -14,8 +14,6 @@
 package onfido
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -112,16 +110,7 @@ func (p *Onfido) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (p *Onfido) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 	r := provider.Resolve
 	p.token, p.workflowID, p.referrer = r(p.APIToken), r(p.WorkflowID), r(p.Referrer)
-	api := r(p.APIURL)
-	if api == "" {
-		api = DefaultAPIURL
-	}
-	p.hooks = nil
-	for _, s := range p.WebhookTokens {
-		if v := r(s); v != "" {
-			p.hooks = append(p.hooks, []byte(v))
-		}
-	}
+	p.hooks = provider.ResolveSecrets(p.WebhookTokens)
 	p.ttl = time.Duration(p.SDKTokenTTL)
 	if p.ttl <= 0 {
 		p.ttl = DefaultSDKTokenTTL
@@ -135,13 +124,10 @@ func (p *Onfido) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 	if p.referrer != "" && (len(p.referrer) > 512 || strings.ContainsAny(p.referrer, " \t\r\n")) {
 		return errors.New("referrer must be a URL pattern such as https://app.example.com/*")
 	}
-	base, err := provider.ParseBaseURL("api_url", api)
+	base, err := provider.APIBase(p.APIURL, DefaultAPIURL, APIVersion)
 	if err != nil {
 		return err
 	}
-	// Calls add /v3.6 themselves; a base given with it is accepted.
-	base.Path = strings.TrimSuffix(strings.TrimSuffix(base.Path, "/"), APIVersion)
-	base.RawPath = ""
 	p.base = base.String()
 	p.host = h
 	p.up = upstream.ForHost(h, Name, base)
@@ -150,19 +136,14 @@ func (p *Onfido) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 
 // Secrets implements provider.Provider.
 func (p *Onfido) Secrets() []string {
-	out := []string{p.token}
-	for _, s := range p.hooks {
-		out = append(out, string(s))
-	}
-	return out
+	return provider.SecretList(p.hooks, p.token)
 }
 
 // Identity implements provider.Identifier: the region and a digest of the
 // API token (the account). The workflow is not part of it: moving to a new
 // workflow version keeps the sessions already started.
 func (p *Onfido) Identity() string {
-	sum := sha256.Sum256([]byte("onfido account\x00" + p.token))
-	return p.base + "|" + hex.EncodeToString(sum[:8])
+	return provider.AccountID(p.base, "onfido account", p.token)
 }
 
 // Interface guards

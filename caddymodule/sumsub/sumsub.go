@@ -15,8 +15,6 @@
 package sumsub
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -114,18 +112,9 @@ func (p *Sumsub) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (p *Sumsub) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 	r := provider.Resolve
 	p.appToken, p.level = r(p.AppToken), r(p.LevelName)
-	p.secret, p.webhookSecrets = []byte(r(p.SecretKey)), nil
-	for _, s := range p.WebhookSecrets {
-		if v := r(s); v != "" {
-			p.webhookSecrets = append(p.webhookSecrets, []byte(v))
-		}
-	}
+	p.secret, p.webhookSecrets = []byte(r(p.SecretKey)), provider.ResolveSecrets(p.WebhookSecrets)
 	// {env.*} now; {http.request.*} when a session starts.
 	p.userID = strings.TrimSpace(caddy.NewReplacer().ReplaceKnown(p.UserID, ""))
-	api := r(p.APIURL)
-	if api == "" {
-		api = DefaultAPIURL
-	}
 	switch {
 	case p.appToken == "":
 		return errors.New("app_token is required")
@@ -141,12 +130,10 @@ func (p *Sumsub) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 	if p.ttl < time.Second {
 		return errors.New("token_ttl must be at least 1s (ttlInSecs is whole seconds)")
 	}
-	base, err := provider.ParseBaseURL("api_url", api)
+	base, err := provider.APIBase(p.APIURL, DefaultAPIURL, "")
 	if err != nil {
 		return err
 	}
-	base.Path = strings.TrimSuffix(base.Path, "/")
-	base.RawPath = ""
 	p.base = base.String()
 	p.host = h
 	p.up = upstream.ForHost(h, Name, base)
@@ -155,18 +142,13 @@ func (p *Sumsub) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 
 // Secrets implements provider.Provider.
 func (p *Sumsub) Secrets() []string {
-	out := []string{p.appToken, string(p.secret)}
-	for _, s := range p.webhookSecrets {
-		out = append(out, string(s))
-	}
-	return out
+	return provider.SecretList(p.webhookSecrets, p.appToken, string(p.secret))
 }
 
 // Identity implements provider.Identifier: the base URL, the level and a
 // digest of the app token (the account and its environment).
 func (p *Sumsub) Identity() string {
-	sum := sha256.Sum256([]byte("sumsub app\x00" + p.appToken))
-	return p.base + "|" + p.level + "|" + hex.EncodeToString(sum[:8])
+	return provider.AccountID(p.base, "sumsub app", p.appToken, p.level)
 }
 
 // Interface guards

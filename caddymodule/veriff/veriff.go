@@ -12,11 +12,8 @@
 package veriff
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/url"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -92,26 +89,14 @@ func (p *Veriff) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 func (p *Veriff) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 	r := provider.Resolve
 	p.key, p.callback = r(p.APIKey), r(p.CallbackURL)
-	api := r(p.APIURL)
-	if api == "" {
-		api = DefaultAPIURL
-	}
-	p.secrets = nil
-	for _, s := range p.SharedSecrets {
-		if v := r(s); v != "" {
-			p.secrets = append(p.secrets, []byte(v))
-		}
-	}
+	p.secrets = provider.ResolveSecrets(p.SharedSecrets)
 	if p.key == "" {
 		return errors.New("api_key is required")
 	}
-	base, err := provider.ParseBaseURL("api_url", api)
+	base, err := provider.APIBase(p.APIURL, DefaultAPIURL, "/v1")
 	if err != nil {
 		return err
 	}
-	// Older integrations were given ".../v1": the calls add /v1 themselves.
-	base.Path = strings.TrimSuffix(strings.TrimSuffix(base.Path, "/"), "/v1")
-	base.RawPath = ""
 	if p.callback != "" {
 		u, err := url.Parse(p.callback)
 		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
@@ -126,18 +111,13 @@ func (p *Veriff) ProvisionIDV(_ caddy.Context, h *provider.Host) error {
 
 // Secrets implements provider.Provider.
 func (p *Veriff) Secrets() []string {
-	out := []string{p.key}
-	for _, s := range p.secrets {
-		out = append(out, string(s))
-	}
-	return out
+	return provider.SecretList(p.secrets, p.key)
 }
 
 // Identity implements provider.Identifier: the base URL and a digest of the
 // API key (the integration).
 func (p *Veriff) Identity() string {
-	sum := sha256.Sum256([]byte("veriff integration\x00" + p.key))
-	return p.base + "|" + hex.EncodeToString(sum[:8])
+	return provider.AccountID(p.base, "veriff integration", p.key)
 }
 
 // Interface guards
