@@ -495,7 +495,14 @@ mem_run() {
 	log "   $proc: RSS ${before} kB before, peak ${hwm} kB, ${after} kB after"
 }
 if want mem; then
-log "5. memory: 1000 connections"
+log "5. memory: 1000 connections, fresh processes"
+# Fresh processes (idv on an empty storage), so each side's RSS is what
+# 1000 connections cost and not what earlier rows left behind (the idv
+# site's session database, mapped, is over 100 MB by now).
+stop_caddy idv
+stop_caddy plain
+IDV_STORAGE=$TMP/mem-storage start_caddy idv idv.Caddyfile "$IDV_PORT"
+start_caddy plain plain.Caddyfile "$PLAIN_PORT"
 mem_run c1000-nonapi-idv idv "wrk -c1000 \`GET /\` (non-API)" "$IDV/"
 mem_run c1000-nonapi-plain plain "wrk -c1000 \`GET /\` (non-API)" "http://127.0.0.1:$PLAIN_PORT/"
 mem_run c1000-pt-idv idv "wrk -c1000 passthrough" "$IDV/api/0/omni/get/score" -H "X-Incode-Hardware-Id: $TOKEN"

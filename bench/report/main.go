@@ -133,7 +133,7 @@ var rows = []row{
 	{section: "3. Sandbox latency 50 ms per call", variant: "idv `/api/start`", id: "start-idv-50", against: "start-plain-50"},
 	{section: "", variant: "reference: bare `POST /omni/start` via reverse_proxy", id: "start-plain-50"},
 	{section: "", variant: "idv `/api/onboarding-url` (2 calls: ≥ 100 ms)", id: "onb-idv-50"},
-	{section: "5. Resume with many sessions stored", variant: "resume, 100 000 sessions in the namespace", id: "resume-100k", against: "resume-100", target: 0.95,
+	{section: "5. Resume with many sessions stored", variant: "resume, 100 000 sessions in the namespace", id: "resume-100k", against: "resume-100", target: 0.9,
 		note: "random ids over all stored sessions"},
 	{section: "", variant: "resume, 100 sessions in the namespace", id: "resume-100"},
 	{section: "6. Big bodies (issue 12.3): uploads through the passthrough", variant: "idv, `POST /api/0/omni/bench/upload`, cookie + `X-IDV: 1`", id: "up-idv", against: "up-plain", target: 0.95},
@@ -439,6 +439,34 @@ func write(w io.Writer, all []line, analysisFile string) {
 			peak += " (peak since start: clear_refs refused)"
 		}
 		p("| %s | %s | %s | %s | %s | %s | %s |\n", l.Load, l.Process, mib(l.RSSKB), peak, mib(l.RSSAfter), rps, errs)
+	}
+	// Issue 12.5: idv's peak under 1000 connections ≤ 1.1x plain Caddy's.
+	peaks := map[string]map[string]int{}
+	var loads []string
+	for _, l := range all {
+		if l.Kind != "mem" || (l.Process != "idv" && l.Process != "plain") {
+			continue
+		}
+		if peaks[l.Load] == nil {
+			peaks[l.Load] = map[string]int{}
+			loads = append(loads, l.Load)
+		}
+		peaks[l.Load][l.Process] = l.HWMKB
+	}
+	if len(loads) > 0 {
+		p("\n| load | idv peak / plain peak | target |\n|---|---:|---|\n")
+		for _, load := range loads {
+			i, b := peaks[load]["idv"], peaks[load]["plain"]
+			if i == 0 || b == 0 {
+				continue
+			}
+			r := float64(i) / float64(b)
+			verdict := "met"
+			if r > 1.1 {
+				verdict = "missed"
+			}
+			p("| %s | %.2fx | ≤ 1.1x: **%s** |\n", load, r, verdict)
+		}
 	}
 	p("\nStored sessions (file_system storage: `bench/sessions` creates them through `session.StorageStore` into the " +
 		"session database `idv/sessions.db`, group-committed, then reads a sample back; both namespaces share the one " +
