@@ -255,7 +255,7 @@ func (h *Handler) kitCreate(r *http.Request, st provider.Starter, in provider.St
 	if res.Token != "" && !res.TokenExpiresAt.IsZero() {
 		h.host.Tokens.Set(tokenKey(s.UniqueID), encodeToken(res.Token, res.TokenExpiresAt), res.TokenExpiresAt)
 	}
-	h.logger.Info("session started", zap.String("provider", h.name), zap.String("session", session.LogID(s.UniqueID)), zap.String("ref", s.Ref))
+	h.logger.Info("session started", zap.String("provider", h.name), zap.String("session", session.LogID(s.UniqueID)), zap.String("ref", provider.LogRef(s.Ref)))
 	if err != nil {
 		return s, upstream.ClientError(err)
 	}
@@ -274,9 +274,19 @@ func (h *Handler) kitResume(ctx context.Context, sr provider.StartResumer, route
 	if !changed {
 		return s, nil
 	}
+	// Only what ResumeStart changed: the stored session may have moved on
+	// since s was read (a claim released, a decision recorded).
 	ns, err := h.store.Update(context.WithoutCancel(ctx), s.UniqueID, func(st *session.Session) (bool, error) {
-		st.URL, st.Token = c.URL, c.Token
+		if c.URL != s.URL {
+			st.URL = c.URL
+		}
+		if c.Token != s.Token {
+			st.Token = c.Token
+		}
 		for k, v := range c.Meta {
+			if old, had := s.Meta[k]; had && old == v {
+				continue
+			}
 			if st.Meta == nil {
 				st.Meta = map[string]string{}
 			}
@@ -386,10 +396,13 @@ func (h *Handler) kitWebhook(wp provider.WebhookParser, route string) func(http.
 		var answer any
 		for _, ref := range refs {
 			s, err := h.store.LoadByRef(ctx, ref)
-			if errors.Is(err, session.ErrNotFound) {
+			switch {
+			case errors.Is(err, session.ErrNotFound):
 				s = nil
-			} else if err != nil {
+			case err != nil:
 				return err
+			case s.Provider != h.name:
+				s = nil // another handler's session (a shared storage_namespace): not ours to change
 			}
 			evs, err := h.kitEffects(ctx, route, ref, s, byRef[ref], &answer)
 			if err != nil {
@@ -398,7 +411,7 @@ func (h *Handler) kitWebhook(wp provider.WebhookParser, route string) func(http.
 			if s == nil {
 				// A session started elsewhere (the dashboard, another
 				// backend): acknowledged, so the sender does not retry.
-				h.logger.Info("webhook for a session with no stored session", zap.String("ref", ref))
+				h.logger.Info("webhook for a session with no stored session", zap.String("ref", provider.LogRef(ref)))
 				continue
 			}
 			if len(evs) == 0 {

@@ -81,3 +81,50 @@ func TestRecorderConcurrentFirstEvents(t *testing.T) {
 		t.Fatalf("stored %+v %v: want the session with both events", s, err)
 	}
 }
+
+// urlResumer fills in a URL, as /onboarding-url does for a session /start
+// began.
+type urlResumer struct{}
+
+func (urlResumer) ResumeStart(_ context.Context, _ string, s *session.Session) (bool, error) {
+	s.URL = "https://flow.example/" + s.Ref
+	if s.Meta == nil {
+		s.Meta = map[string]string{}
+	}
+	s.Meta["clientId"] = "c1"
+	return true, nil
+}
+
+// TestResumeWritesOnlyWhatItChanged: a resume stores what the provider
+// filled in, and nothing of the copy it read earlier: a claim released (or
+// a decision recorded) since then is not written back.
+func TestResumeWritesOnlyWhatItChanged(t *testing.T) {
+	ctx := context.Background()
+	st := &session.StorageStore{Storage: &certmagic.FileStorage{Path: t.TempDir()}, Namespace: "resume"}
+	t.Cleanup(st.Close)
+	now := time.Now().UTC()
+	s := &session.Session{UniqueID: session.NewID(), Provider: "demo", Ref: "r1", CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+		Meta: map[string]string{"claim:approve": now.Add(time.Hour).Format(time.RFC3339Nano)}}
+	if err := st.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := st.Load(ctx, s.UniqueID) // what the start route read
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Update(ctx, s.UniqueID, func(x *session.Session) (bool, error) { // the claim released meanwhile
+		delete(x.Meta, "claim:approve")
+		x.Result = provider.ResultVerified
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{name: "demo", store: st, logger: zap.NewNop()}
+	got, err := h.kitResume(ctx, urlResumer{}, "/onboarding-url", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, back := got.Meta["claim:approve"]; back || got.URL == "" || got.Meta["clientId"] != "c1" || got.Result != provider.ResultVerified {
+		t.Fatalf("after the resume: %+v", got)
+	}
+}

@@ -95,3 +95,44 @@ func TestKitWebhookEffectReads(t *testing.T) {
 		t.Fatal("the parser saw the webhook_auth credential")
 	}
 }
+
+// TestKitWebhookIgnoresAnotherProvidersSession: two handlers sharing a
+// storage_namespace: a webhook of one never changes a session of the other,
+// even when it names that session's reference.
+func TestKitWebhookIgnoresAnotherProvidersSession(t *testing.T) {
+	in := testcaddy.Start(t, `
+http://127.0.0.1:@@site@@ {
+	route /a/* {
+		idv {
+			prefix /a
+			kitfake {
+				secret s
+			}
+			storage_namespace shared
+			session_quota off
+		}
+	}
+	route /b/* {
+		idv {
+			prefix /b
+			kitplain
+			storage_namespace shared
+			session_quota off
+			webhook_auth header X-Hook h
+		}
+	}
+}`)
+	c := testcaddy.Client()
+	_, _, b := do(t, c, "GET", in.URL("site", "/b/start"), "")
+	ref, _ := b["sessionId"].(string)
+	if ref == "" {
+		t.Fatalf("start: %v", b)
+	}
+	body := fmt.Sprintf(`{"ref":%q,"key":"k1","status":"forged","result":"failed","decision":true}`, ref)
+	if st, _, m := do(t, testcaddy.Client(), "POST", in.URL("site", "/a/webhook"), body, "X-Sig", sign("s", body)); st != 200 {
+		t.Fatalf("webhook: %d %v", st, m)
+	}
+	if _, _, v := do(t, c, "GET", in.URL("site", "/b/session"), ""); v["result"] != "pending" || len(v["events"].([]any)) != 0 {
+		t.Fatalf("another provider's webhook changed the session: %v", v)
+	}
+}

@@ -235,6 +235,33 @@ func TestApproveOnce(t *testing.T) {
 	}
 }
 
+// TestApproveActsOnceWhenTheOutcomeIsUnknown: an approval whose answer
+// never arrived (the connection cut) may have happened: a retried delivery
+// does not approve again. The answer never carries Incode's customer token.
+func TestApproveActsOnceWhenTheOutcomeIsUnknown(t *testing.T) {
+	e := start(t, "", admin)
+	_, ob := e.get(testcaddy.Client(), "/onboarding-url")
+	finishHosted(t, m2s(ob, "url"), "pass")
+	payload := fmt.Sprintf(`{"interviewId":%q,"onboardingStatus":"ONBOARDING_FINISHED"}`, m2s(ob, "interviewId"))
+	testcaddy.Fault(t, e.sb(), map[string]any{"provider": "incode", "op": "omni/process/approve", "reset": true, "times": 1})
+	if status, m := e.post(testcaddy.Client(), "/approve", payload, "X-Webhook-Secret", "hook-secret"); status < 500 {
+		t.Fatalf("cut approval: %d %v", status, m)
+	}
+	before := e.calls("omni/process/approve")
+	status, m := e.post(testcaddy.Client(), "/approve", payload, "X-Webhook-Secret", "hook-secret")
+	if status != 200 || m["success"] != true || e.calls("omni/process/approve") != before {
+		t.Fatalf("retry after an unknown outcome: %d %v, %d more approve calls", status, m, e.calls("omni/process/approve")-before)
+	}
+
+	// A clean approval's answer: Incode's fields, without its token.
+	_, ob = e.get(testcaddy.Client(), "/onboarding-url")
+	finishHosted(t, m2s(ob, "url"), "pass")
+	status, m = e.post(testcaddy.Client(), "/approve", fmt.Sprintf(`{"interviewId":%q,"onboardingStatus":"ONBOARDING_FINISHED"}`, m2s(ob, "interviewId")), "X-Webhook-Secret", "hook-secret")
+	if data, _ := m["data"].(map[string]any); status != 200 || data["uuid"] == nil || data["token"] != nil {
+		t.Fatalf("approve answer: %d %v", status, m)
+	}
+}
+
 // TestNoLoginAmplification: a provider 401 for one chosen interview causes
 // at most one fresh executive login, however many anonymous requests ask.
 func TestNoLoginAmplification(t *testing.T) {

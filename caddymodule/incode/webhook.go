@@ -302,10 +302,24 @@ func (p *Incode) approve(ctx context.Context, e *provider.EventEffect) error {
 		err = upstream.ErrMalformed
 	}
 	if err != nil {
-		release()
+		if upstream.Status(err) != 0 {
+			release() // Incode answered a refusal: nothing was approved
+		} else {
+			// A timeout, a cut connection or a garbled 200: the approval
+			// may have happened, so it is not made again (act once).
+			p.host.Logger.Warn("incode approve outcome unknown: not retried, check the interview in Incode's dashboard",
+				zap.String("interviewId", iid), zap.String("error", err.Error()))
+		}
 		return upstream.ClientError(err)
 	}
-	e.Answer = ack(json.RawMessage(body))
+	// The answer goes back to whoever sent the webhook: never the
+	// customer token Incode's approval answer carries.
+	var data map[string]any
+	if json.Unmarshal(body, &data) != nil {
+		data = nil
+	}
+	delete(data, "token")
+	e.Answer = ack(data)
 	return p.readScore(ctx, e, &sc)
 }
 

@@ -21,3 +21,13 @@ var ErrOtherProvider = errors.New("the reference names another provider's sessio
 // record all land; give create a UniqueID derived from the Ref and a secret.
 // It returns the session and whether an event was new.
 type Recorder func(ctx context.Context, evs []KitEvent, create *session.Session) (s *session.Session, isNew bool, err error)
+
+// LogRef is a provider reference as logged: one shaped like a uniqueId (a
+// provider naming its applicant with the session's id) resumes a session,
+// so only its digest is.
+func LogRef(ref string) string {
+	if session.ValidID(ref) {
+		return session.LogID(ref)
+	}
+	return ref
+}

@@ -51,7 +51,8 @@ func (st *StorageStore) CreateOrUpdate(ctx context.Context, fresh *Session, fn f
 	if st.db != nil {
 		var out *Session
 		var fnErr error
-		err := st.db.Batch(func(tx *bolt.Tx) error {
+		err := st.commit(func(tx *bolt.Tx) error {
+			out, fnErr = nil, nil // a batch may run this again
 			b, err := st.boltLoadRaw(ctx, tx, fresh.UniqueID)
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				out, fnErr = nil, err

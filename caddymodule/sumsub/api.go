@@ -392,7 +392,7 @@ func (p *Sumsub) RefreshEvent(ctx context.Context, s *session.Session) (provider
 	var a applicant
 	_, err := p.up.Do(ctx, upstream.Request{Op: "resources/applicants/{id}/one", Method: http.MethodGet, Path: path,
 		Header: p.signed(http.MethodGet, path, nil), Idempotent: true,
-		LogFields: []zap.Field{zap.String("externalUserId", s.Ref)}}, &a)
+		LogFields: []zap.Field{zap.String("externalUserId", provider.LogRef(s.Ref))}}, &a)
 	if upstream.Status(err) == http.StatusNotFound {
 		return provider.KitEvent{}, nil
 	}
