@@ -119,6 +119,9 @@ func (c redactingCore) With(fields []zapcore.Field) zapcore.Core {
 // include/exclude rules apply, and defers the write to the entry it returns
 // (with the message already redacted; fields are redacted at write time).
 func (c redactingCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if !c.Core.Enabled(ent.Level) {
+		return ce // nothing would write it: no redaction to pay for (hot paths log at INFO)
+	}
 	ent.Message = Redact(ent.Message)
 	inner := c.Core.Check(ent, nil)
 	if inner == nil {

@@ -203,6 +203,14 @@ func (c *Client) log(req Request, status int, d time.Duration, err error) {
 	if c.Logger == nil {
 		return
 	}
+	level, msg := zap.InfoLevel, "provider call"
+	if err != nil {
+		level, msg = zap.WarnLevel, "provider call failed"
+	}
+	ce := c.Logger.Check(level, msg)
+	if ce == nil {
+		return // every call of every request passes here: build nothing
+	}
 	fields := append([]zap.Field{
 		zap.String("provider", c.Provider),
 		zap.String("op", req.Op),
@@ -213,10 +221,9 @@ func (c *Client) log(req Request, status int, d time.Duration, err error) {
 	if err != nil {
 		// The host and the cause say what to check (api_url, DNS, the
 		// provider's certificate, a firewall); neither holds a secret.
-		c.Logger.Warn("provider call failed", append(fields, zap.String("host", c.Base.Host), zap.String("error", errorClass(err)))...)
-		return
+		fields = append(fields, zap.String("host", c.Base.Host), zap.String("error", errorClass(err)))
 	}
-	c.Logger.Info("provider call", fields...)
+	ce.Write(fields...)
 }
 
 // errorClass describes a transport error without its text, which can carry
