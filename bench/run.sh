@@ -172,19 +172,27 @@ run_wrk() {
 # then extra wrk arguments.
 A=() B=()
 # pair <rounds>: warms both sides, then runs them interleaved, A B / B A / ...
-pair() {
-	local rounds=$1 r
-	run_wrk "${A[0]}" 0 "$CONNS" "${A[@]:1}"
-	run_wrk "${B[0]}" 0 "$CONNS" "${B[@]:1}"
+# alternate <rounds> <f>...: runs "<f> <round>" for each function, in the
+# order given on odd rounds and reversed on even ones, so no side always
+# goes first.
+alternate() {
+	local rounds=$1 r i
+	shift
 	for r in $(seq 1 "$rounds"); do
 		if [ $((r % 2)) = 1 ]; then
-			run_wrk "${A[0]}" "$r" "$CONNS" "${A[@]:1}"
-			run_wrk "${B[0]}" "$r" "$CONNS" "${B[@]:1}"
+			for ((i = 1; i <= $#; i++)); do "${!i}" "$r"; done
 		else
-			run_wrk "${B[0]}" "$r" "$CONNS" "${B[@]:1}"
-			run_wrk "${A[0]}" "$r" "$CONNS" "${A[@]:1}"
+			for ((i = $#; i >= 1; i--)); do "${!i}" "$r"; done
 		fi
 	done
+}
+
+pair_a() { run_wrk "${A[0]}" "$1" "$CONNS" "${A[@]:1}"; }
+pair_b() { run_wrk "${B[0]}" "$1" "$CONNS" "${B[@]:1}"; }
+pair() {
+	pair_a 0
+	pair_b 0
+	alternate "$1" pair_a pair_b
 }
 
 json_field() { # json_field <name>: a string field of a flat JSON object on stdin
@@ -272,17 +280,10 @@ curl -sf -X DELETE "$SANDBOX/__sandbox/faults" >/dev/null
 run_wrk start-idv-0 0 "$CONNS" idv "$IDV/api/start"
 run_wrk onb-idv-0 0 "$CONNS" idv "$IDV/api/onboarding-url"
 plain_start start-plain-0 0
-for r in $(seq 1 "$ROUNDS"); do
-	if [ $((r % 2)) = 1 ]; then
-		run_wrk start-idv-0 "$r" "$CONNS" idv "$IDV/api/start"
-		run_wrk onb-idv-0 "$r" "$CONNS" idv "$IDV/api/onboarding-url"
-		plain_start start-plain-0 "$r"
-	else
-		plain_start start-plain-0 "$r"
-		run_wrk onb-idv-0 "$r" "$CONNS" idv "$IDV/api/onboarding-url"
-		run_wrk start-idv-0 "$r" "$CONNS" idv "$IDV/api/start"
-	fi
-done
+start_idv() { run_wrk start-idv-0 "$1" "$CONNS" idv "$IDV/api/start"; }
+onb_idv() { run_wrk onb-idv-0 "$1" "$CONNS" idv "$IDV/api/onboarding-url"; }
+start_plain() { plain_start start-plain-0 "$1"; }
+alternate "$ROUNDS" start_idv onb_idv start_plain
 # Counts that do not depend on the machine's load: the syscalls that make
 # a session durable, per answered /api/start (strace slows the process, so
 # these runs are not in the table's rates).
@@ -353,17 +354,10 @@ if want redis; then
 		REDIS_IDV=http://127.0.0.1:$IDV_REDIS_PORT
 		run_wrk start-idv-redis 0 "$CONNS" idv-redis "$REDIS_IDV/api/start"
 		run_wrk onb-idv-redis 0 "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
-		for r in $(seq 1 "$ROUNDS"); do
-			if [ $((r % 2)) = 1 ]; then
-				run_wrk start-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/start"
-				run_wrk onb-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
-				plain_start start-plain-r "$r"
-			else
-				plain_start start-plain-r "$r"
-				run_wrk onb-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"
-				run_wrk start-idv-redis "$r" "$CONNS" idv-redis "$REDIS_IDV/api/start"
-			fi
-		done
+		start_redis() { run_wrk start-idv-redis "$1" "$CONNS" idv-redis "$REDIS_IDV/api/start"; }
+		onb_redis() { run_wrk onb-idv-redis "$1" "$CONNS" idv-redis "$REDIS_IDV/api/onboarding-url"; }
+		start_plain_r() { plain_start start-plain-r "$1"; }
+		alternate "$ROUNDS" start_redis onb_redis start_plain_r
 		stop_caddy idv-redis
 		kill "$REDIS_PID" 2>/dev/null || true
 		wait "$REDIS_PID" 2>/dev/null || true
@@ -410,27 +404,15 @@ if want body; then
 		WRK_METHOD=POST WRK_BODY_BYTES=$((BODY_MIB << 20)) run_wrk "$1" "$2" "$CONNS" "$3" "$4" \
 			-H "Cookie: idv_session=$BODY_ID" -H "X-IDV: 1"
 	}
-	for r in $(seq 1 "$BODY_ROUNDS"); do
-		if [ $((r % 2)) = 1 ]; then
-			up up-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/upload"
-			up up-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/upload"
-		else
-			up up-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/upload"
-			up up-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/upload"
-		fi
-	done
+	up_idv() { up up-idv "$1" idv-body "$BODY_IDV/api/0/omni/bench/upload"; }
+	up_plain() { up up-plain "$1" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/upload"; }
+	alternate "$BODY_ROUNDS" up_idv up_plain
 	body_peak up-idv idv-body
 	body_peak up-plain plain-body
 	down() { run_wrk "$1" "$2" "$CONNS" "$3" "$4" -H "Cookie: idv_session=$BODY_ID" -H "X-IDV: 1"; }
-	for r in $(seq 1 "$BODY_ROUNDS"); do
-		if [ $((r % 2)) = 1 ]; then
-			down down-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/download"
-			down down-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/download"
-		else
-			down down-plain "$r" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/download"
-			down down-idv "$r" idv-body "$BODY_IDV/api/0/omni/bench/download"
-		fi
-	done
+	down_idv() { down down-idv "$1" idv-body "$BODY_IDV/api/0/omni/bench/download"; }
+	down_plain() { down down-plain "$1" plain-body "http://127.0.0.1:$PLAIN_BODY_PORT/api/0/omni/bench/download"; }
+	alternate "$BODY_ROUNDS" down_idv down_plain
 	body_peak down-idv idv-body
 	body_peak down-plain plain-body
 	DURATION=$SAVED_DURATION
@@ -543,15 +525,7 @@ large() { WRK_IDS=$TMP/ids-large run_wrk resume-100k "$1" "$CONNS" store "$LARGE
 small() { WRK_IDS=$TMP/ids-small run_wrk resume-100 "$1" "$CONNS" store "$SMALL"; }
 large 0
 small 0
-for r in $(seq 1 "$ROUNDS"); do
-	if [ $((r % 2)) = 1 ]; then
-		large "$r"
-		small "$r"
-	else
-		small "$r"
-		large "$r"
-	fi
-done
+alternate "$ROUNDS" large small
 unset WRK_PREFIX
 printf '{"kind":"mem","id":"resume-100k","process":"store","load":"resume runs, %s + 100 sessions stored (RSS before = just after start)","rss_before_kb":%s,"hwm_kb":%s,"rss_after_kb":%s,"hwm_reset":true}\n' \
 	"$SESSIONS" "$rss_start" "$(status_kb "${PID[store]}" VmHWM)" "$(status_kb "${PID[store]}" VmRSS)" >>"$RESULTS"

@@ -47,10 +47,11 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, fw *provider.F
 	// The query goes to the provider as it came: it must read the same
 	// there as here (no ';' pairs hiding a session parameter), and never
 	// override the method the rules judged.
-	if err := checkQuery(r); err != nil {
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
 		return err
 	}
-	for k := range r.URL.Query() {
+	for k := range q {
 		switch strings.ToLower(k) {
 		case "_method", "x-http-method-override", "x-http-method", "x-method-override":
 			return provider.Errorf(http.StatusBadRequest, "query parameter %s is not forwarded: method overrides are refused", k)
@@ -62,8 +63,8 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, fw *provider.F
 	}
 	switch {
 	case tok != "":
-	case fw.SessionParam != "" && r.URL.Query().Has(fw.SessionParam):
-		s, err := h.store.Load(r.Context(), r.URL.Query().Get(fw.SessionParam))
+	case fw.SessionParam != "" && q.Has(fw.SessionParam):
+		s, err := h.store.Load(r.Context(), q.Get(fw.SessionParam))
 		switch {
 		case errors.Is(err, session.ErrMalformedID), errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrExpired):
 		case err != nil:
@@ -89,13 +90,12 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, fw *provider.F
 		u.RawQuery = withoutParam(u.RawQuery, fw.SessionParam)
 		r.URL = &u
 	}
-	if fw.TokenHeader != "" {
-		r.Header.Del(fw.TokenHeader)
-	}
 	for _, name := range fw.Strip {
 		r.Header.Del(name)
 	}
-	for _, name := range h.credHeaders { // every route's: none is this provider's business
+	// Every route's credential headers, this one's token header included:
+	// none is the provider's business.
+	for _, name := range h.credHeaders {
 		r.Header.Del(name)
 	}
 	return fw.Proxy.Forward(w, r, suffix, fw.Credential(tok))

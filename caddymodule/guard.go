@@ -66,27 +66,33 @@ func (h *Handler) refusePassthrough(r *http.Request) error {
 // or values are not valid UTF-8 text or hold a NUL: they would otherwise be
 // replaced by U+FFFD somewhere on the way and forwarded mangled.
 func checkQuery(r *http.Request) error {
-	if r.URL.RawQuery == "" {
-		return nil
+	_, err := parseQuery(r.URL.RawQuery)
+	return err
+}
+
+// parseQuery is checkQuery returning the parsed query (nil when empty).
+func parseQuery(raw string) (url.Values, error) {
+	if raw == "" {
+		return nil, nil
 	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	q, err := url.ParseQuery(raw)
 	if err != nil {
-		return provider.Errorf(http.StatusBadRequest, "malformed query string")
+		return nil, provider.Errorf(http.StatusBadRequest, "malformed query string")
 	}
 	for name, vals := range q {
 		if !utf8.ValidString(name) || strings.IndexByte(name, 0) >= 0 {
-			return provider.Errorf(http.StatusBadRequest, "query parameter name %q is not valid UTF-8 text", name)
+			return nil, provider.Errorf(http.StatusBadRequest, "query parameter name %q is not valid UTF-8 text", name)
 		}
 		for _, v := range vals {
 			if !utf8.ValidString(v) {
-				return provider.Errorf(http.StatusBadRequest, "query parameter %s is not valid UTF-8", name)
+				return nil, provider.Errorf(http.StatusBadRequest, "query parameter %s is not valid UTF-8", name)
 			}
 			if strings.IndexByte(v, 0) >= 0 {
-				return provider.Errorf(http.StatusBadRequest, "query parameter %s contains a NUL character", name)
+				return nil, provider.Errorf(http.StatusBadRequest, "query parameter %s contains a NUL character", name)
 			}
 		}
 	}
-	return nil
+	return q, nil
 }
 
 // clientHTTPS reports whether the client's request was HTTPS: TLS on this

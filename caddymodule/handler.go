@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -303,7 +304,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			}
 		}
 		h.access.hideHeaders(rt.CredentialHeaders...)
-		h.credHeaders = append(h.credHeaders, rt.CredentialHeaders...)
+		for _, hd := range rt.CredentialHeaders {
+			if hd = http.CanonicalHeaderKey(hd); !slices.Contains(h.credHeaders, hd) {
+				h.credHeaders = append(h.credHeaders, hd)
+			}
+		}
 		if rt.Subtree {
 			h.subtrees = append(h.subtrees, rt)
 			continue

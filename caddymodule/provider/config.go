@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -22,7 +23,7 @@ func ResolveSecrets(values []string) [][]byte {
 // SecretList is what Provider.Secrets returns for single secrets plus a
 // list of rotated ones.
 func SecretList(rotated [][]byte, single ...string) []string {
-	out := single
+	out := slices.Clone(single)
 	for _, s := range rotated {
 		out = append(out, string(s))
 	}
