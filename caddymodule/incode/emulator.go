@@ -125,26 +125,30 @@ type creds struct {
 }
 
 func (c creds) String() string {
-	var parts []string
+	// Joined by hand: this labels every call, and a slice would escape.
+	key, tok := "", ""
 	switch {
 	case c.keyOK:
-		parts = append(parts, sandbox.CredAPIKey)
+		key = sandbox.CredAPIKey
 	case c.keyGiven:
-		parts = append(parts, "invalid_api_key")
+		key = "invalid_api_key"
 	}
 	switch c.tokKind {
 	case "session":
-		parts = append(parts, sandbox.CredSession)
+		tok = sandbox.CredSession
 	case "executive":
-		parts = append(parts, sandbox.CredExecutive)
+		tok = sandbox.CredExecutive
 	case "":
 	default:
-		parts = append(parts, c.tokKind+"_token")
+		tok = c.tokKind + "_token"
 	}
-	if len(parts) == 0 {
+	switch {
+	case key == "" && tok == "":
 		return sandbox.CredNone
+	case key == "" || tok == "":
+		return key + tok
 	}
-	return strings.Join(parts, "+")
+	return key + "+" + tok
 }
 
 func (e *Emulator) creds(r *http.Request) creds {
@@ -298,9 +302,12 @@ func (e *Emulator) onboardingURL(w http.ResponseWriter, r *http.Request, c creds
 	}
 	// clientId is optional: backend-nodejs sends none, python-samples
 	// sends it (with the API key too, which a /0/ call ignores).
-	if cid := r.URL.Query().Get("clientId"); cid != "" && cid != e.ClientID {
-		apiErr(w, r, http.StatusBadRequest, "unknown clientId")
-		return
+	// (Parsed only when there is a query: the idv handler sends none.)
+	if r.URL.RawQuery != "" {
+		if cid := r.URL.Query().Get("clientId"); cid != "" && cid != e.ClientID {
+			apiErr(w, r, http.StatusBadRequest, "unknown clientId")
+			return
+		}
 	}
 	iv := e.interview(c.interviewID)
 	if iv == nil {

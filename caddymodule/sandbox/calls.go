@@ -3,6 +3,7 @@ package sandbox
 import (
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,16 +20,20 @@ const (
 // Calls counts calls by "provider op credential".
 type Calls struct {
 	mu sync.Mutex
-	m  map[string]int
+	// m is keyed by the parts, joined only by Snapshot: a call then
+	// allocates no key.
+	m map[callKey]int
 }
 
+type callKey struct{ provider, op, cred string }
+
 // NewCalls returns empty counters.
-func NewCalls() *Calls { return &Calls{m: map[string]int{}} }
+func NewCalls() *Calls { return &Calls{m: map[callKey]int{}} }
 
 // Record counts one call.
 func (c *Calls) Record(provider, op, cred string) {
 	c.mu.Lock()
-	c.m[provider+" "+op+" "+cred]++
+	c.m[callKey{provider, op, cred}]++
 	c.mu.Unlock()
 }
 
@@ -38,7 +43,7 @@ func (c *Calls) Snapshot() map[string]int {
 	defer c.mu.Unlock()
 	out := make(map[string]int, len(c.m))
 	for k, v := range c.m {
-		out[k] = v
+		out[k.provider+" "+k.op+" "+k.cred] += v // parts with spaces may join alike
 	}
 	return out
 }
@@ -46,7 +51,7 @@ func (c *Calls) Snapshot() map[string]int {
 // Reset zeroes the counters.
 func (c *Calls) Reset() {
 	c.mu.Lock()
-	c.m = map[string]int{}
+	c.m = map[callKey]int{}
 	c.mu.Unlock()
 }
 
@@ -74,12 +79,16 @@ type Fault struct {
 type Faults struct {
 	mu    sync.Mutex
 	rules []*Fault
+	// some is len(rules) > 0 (set under mu): calls skip the lock when no
+	// rule is configured, as almost always.
+	some atomic.Bool
 }
 
 // Add appends a rule.
 func (f *Faults) Add(r Fault) {
 	f.mu.Lock()
 	f.rules = append(f.rules, &r)
+	f.some.Store(true)
 	f.mu.Unlock()
 }
 
@@ -87,10 +96,14 @@ func (f *Faults) Add(r Fault) {
 func (f *Faults) Clear() {
 	f.mu.Lock()
 	f.rules = nil
+	f.some.Store(false)
 	f.mu.Unlock()
 }
 
 func (f *Faults) take(provider, op string) *Fault {
+	if !f.some.Load() {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, r := range f.rules {
@@ -100,6 +113,7 @@ func (f *Faults) take(provider, op string) *Fault {
 				r.Times--
 				if r.Times == 0 {
 					f.rules = append(f.rules[:i], f.rules[i+1:]...)
+					f.some.Store(len(f.rules) > 0)
 				}
 			}
 			return &cp
@@ -166,7 +180,10 @@ type Request struct {
 // RequestLog keeps the last MaxRequests requests.
 type RequestLog struct {
 	mu sync.Mutex
-	rs []Request
+	// rs is a ring once full, its oldest entry at next: a full log then
+	// overwrites in place rather than reallocating as it slides.
+	rs   []Request
+	next int
 }
 
 // MaxRequests bounds the request log.
@@ -174,24 +191,27 @@ const MaxRequests = 2000
 
 // Record appends one request.
 func (l *RequestLog) Record(provider string, r *http.Request, apiKey, executive bool) {
+	req := Request{Provider: provider, Method: r.Method, Path: r.URL.EscapedPath(), Host: r.Host, APIKey: apiKey, Executive: executive}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.rs) >= MaxRequests {
-		l.rs = l.rs[1:]
+	if len(l.rs) < MaxRequests {
+		l.rs = append(l.rs, req)
+		return
 	}
-	l.rs = append(l.rs, Request{Provider: provider, Method: r.Method, Path: r.URL.EscapedPath(), Host: r.Host, APIKey: apiKey, Executive: executive})
+	l.rs[l.next] = req
+	l.next = (l.next + 1) % MaxRequests
 }
 
-// Snapshot copies the log.
+// Snapshot copies the log, oldest first.
 func (l *RequestLog) Snapshot() []Request {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]Request{}, l.rs...)
+	return append(append([]Request{}, l.rs[l.next:]...), l.rs[:l.next]...)
 }
 
 // Reset empties the log.
 func (l *RequestLog) Reset() {
 	l.mu.Lock()
-	l.rs = nil
+	l.rs, l.next = nil, 0
 	l.mu.Unlock()
 }

@@ -82,27 +82,31 @@ func match(pattern, path string) (map[string]string, bool) {
 		}
 		return map[string]string{"*": rest}, true
 	}
-	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
-	if len(ps) != len(xs) {
-		return nil, false
-	}
+	// Segment by segment, without splitting (this runs for every route
+	// tried on every call).
 	var params map[string]string
-	for i, p := range ps {
+	for {
+		p, prest, pmore := strings.Cut(pattern, "/")
+		x, xrest, xmore := strings.Cut(path, "/")
+		if pmore != xmore {
+			return nil, false // not as many segments
+		}
 		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
-			if xs[i] == "" {
+			if x == "" {
 				return nil, false
 			}
 			if params == nil {
 				params = map[string]string{}
 			}
-			params[p[1:len(p)-1]] = xs[i]
-			continue
-		}
-		if p != xs[i] {
+			params[p[1:len(p)-1]] = x
+		} else if p != x {
 			return nil, false
 		}
+		if !pmore {
+			return params, true
+		}
+		pattern, path = prest, xrest
 	}
-	return params, true
 }
 
 // Fail writes an error in the provider's shape.
