@@ -2,25 +2,29 @@ package session
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 )
 
 // On Caddy's default storage (certmagic.FileStorage) sessions live in one
 // bbolt database, <storage root>/idv/sessions.db, instead of a file per
-// session and per index record. Concurrent writers share one transaction
-// (groupCommit, groupcommit.go): a new session and its index record are
-// durable before the answer for the price of a share of one commit, where
-// the files cost two fsyncs each.
+// session and per index record. A session is a record appended to its
+// namespace's log, found through an index in memory (nsIndex), and
+// concurrent writers share one transaction (groupCommit, groupcommit.go):
+// a new session is durable before the answer for the price of an append
+// and a share of one commit, where the files cost two fsyncs each.
 //
 // bbolt holds an exclusive lock on the file, so one process serves a
 // storage directory's sessions (a cluster shares sessions through
@@ -38,6 +42,9 @@ type sharedDB struct {
 	db   *bolt.DB
 	gc   *groupCommit
 	refs int
+
+	nsMu sync.Mutex
+	ns   map[string]*nsIndex // opened namespaces
 }
 
 // BoltOpenTimeout bounds the wait for another process's lock on the
@@ -68,7 +75,7 @@ func openBolt(fs *certmagic.FileStorage) (*sharedDB, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("opening the session database %s (is another process using this storage directory? a cluster shares sessions through idv_redis): %w", p, err)
 	}
-	s := &sharedDB{db: db, gc: &groupCommit{db: db}, refs: 1}
+	s := &sharedDB{db: db, gc: &groupCommit{db: db}, refs: 1, ns: map[string]*nsIndex{}}
 	boltDBs.m[p] = s
 	return s, p, nil
 }
@@ -117,12 +124,25 @@ func DumpFileStorage(root string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	err = sdb.db.View(func(tx *bolt.Tx) error {
 		return tx.ForEach(func(ns []byte, b *bolt.Bucket) error {
-			sessions := b.Bucket(bSessions)
-			if sessions == nil {
+			if old := b.Bucket(bSessions); old != nil { // not migrated yet
+				if err := old.ForEach(func(k, v []byte) error {
+					out[string(ns)+"/"+string(k)] = append([]byte(nil), v...)
+					return nil
+				}); err != nil {
+					return err
+				}
+			}
+			log := b.Bucket(bLog)
+			if log == nil {
 				return nil
 			}
-			return sessions.ForEach(func(k, v []byte) error {
-				out[string(ns)+"/"+string(k)] = append([]byte(nil), v...)
+			// In write order: a later record of an id replaces an earlier one.
+			return log.ForEach(func(_, v []byte) error {
+				h, ok := parseRecord(v)
+				if !ok {
+					return nil
+				}
+				out[string(ns)+"/"+uuid.UUID(h.id).String()] = append([]byte(nil), h.json...)
 				return nil
 			})
 		})
@@ -130,87 +150,392 @@ func DumpFileStorage(root string) (map[string][]byte, error) {
 	return out, err
 }
 
-// Bucket names inside the namespace's bucket.
+// The layout inside a namespace's bucket. Sessions are records in write
+// order, keyed by a sequence number, and found through an index kept in
+// memory (nsIndex): a new session is an append to the last page of one
+// bucket, whatever the number of sessions stored. Keyed by their random
+// uniqueId and interviewId, as before, each new session dirtied two leaves
+// and two branches at random places of two B+trees, and bbolt's work on
+// them (reading the nodes, splitting, writing about 4.5 pages) was a third
+// of the CPU of a new session (bench/analysis.md). The headers are also in
+// a bucket of their own, so that opening a namespace reads 42 bytes per
+// session, not every session.
 var (
+	bLog   = []byte("log")   // 8-byte big-endian sequence -> record
+	bHeads = []byte("heads") // the same sequence -> the record's header
+
+	// The layout before (read once, then migrated into bLog).
 	bSessions = []byte("sessions") // uniqueId -> session JSON
 	bRefs     = []byte("refs")     // refKey hash -> uniqueId
 	bExpiry   = []byte("expiry")   // 8-byte big-endian unix ms + uniqueId -> nothing
 )
 
-func expiryKey(at time.Time, id string) []byte {
-	k := make([]byte, 8, 8+len(id))
-	ms := at.UnixMilli()
-	if ms < 0 {
-		ms = 0
-	}
-	binary.BigEndian.PutUint64(k, uint64(ms))
-	return append(k, id...)
+// A record is a header, then the session's JSON:
+//
+//	version (1) | expiresAt, unix ms, big-endian (8) | uniqueId (16) |
+//	has a ref (1) | the ref's digest, as in refKey (16) | JSON
+const (
+	recVersion = 1
+	recHeader  = 1 + 8 + 16 + 1 + 16
+)
+
+type record struct {
+	exp    int64
+	id     [16]byte
+	hasRef bool
+	ref    [16]byte
+	json   []byte
 }
 
-func (st *StorageStore) refHash(ref string) []byte { return []byte(filepathBase(st.refKey(ref))) }
-
-func filepathBase(k string) string { return filepath.Base(k) }
-
-// nsBuckets returns the namespace's buckets, creating them in a writable tx.
-func (st *StorageStore) nsBuckets(tx *bolt.Tx) (sessions, refs, expiry *bolt.Bucket, err error) {
-	ns := tx.Bucket([]byte(st.Namespace))
-	if ns == nil {
-		if !tx.Writable() {
-			return nil, nil, nil, nil
-		}
-		if ns, err = tx.CreateBucketIfNotExists([]byte(st.Namespace)); err != nil {
-			return nil, nil, nil, err
-		}
+func encodeRecord(s *Session, id [16]byte, b []byte) []byte {
+	r := make([]byte, recHeader, recHeader+len(b))
+	r[0] = recVersion
+	binary.BigEndian.PutUint64(r[1:9], uint64(max(s.ExpiresAt.UnixMilli(), 0)))
+	copy(r[9:25], id[:])
+	if s.Ref != "" {
+		r[25] = 1
+		d := refDigest(s.Ref)
+		copy(r[26:42], d[:])
 	}
-	if tx.Writable() {
-		for _, name := range [][]byte{bSessions, bRefs, bExpiry} {
-			if _, err := ns.CreateBucketIfNotExists(name); err != nil {
-				return nil, nil, nil, err
+	return append(r, b...)
+}
+
+// parseRecord reads a record; the JSON aliases v.
+func parseRecord(v []byte) (record, bool) {
+	if len(v) < recHeader || v[0] != recVersion {
+		return record{}, false
+	}
+	var h record
+	h.exp = int64(binary.BigEndian.Uint64(v[1:9]))
+	copy(h.id[:], v[9:25])
+	h.hasRef = v[25] == 1
+	copy(h.ref[:], v[26:42])
+	h.json = v[recHeader:]
+	return h, true
+}
+
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
+
+// refDigest is the digest refKey names the index record by.
+func refDigest(ref string) (d [16]byte) {
+	sum := sha256.Sum256([]byte(ref))
+	copy(d[:], sum[:16])
+	return d
+}
+
+// idBytes is the 16 bytes of a uniqueId (ValidID holds for every id that
+// reaches the store).
+func idBytes(id string) ([16]byte, bool) {
+	u, err := uuid.Parse(id)
+	return u, err == nil
+}
+
+// nsIndex is a namespace's index: where each session's record is and when
+// it expires, and which session each ref names. It is built from the
+// records when the namespace is first opened (one scan of headers) and
+// changed only after the transaction that changed the records committed
+// (txState.apply), so it never names a record that may still be lost.
+type nsIndex struct {
+	mu   sync.RWMutex
+	ids  map[[16]byte]logEntry
+	refs map[[16]byte][16]byte
+}
+
+type logEntry struct {
+	seq uint64
+	exp int64 // unix ms
+}
+
+func (x *nsIndex) get(id [16]byte) (logEntry, bool) {
+	x.mu.RLock()
+	e, ok := x.ids[id]
+	x.mu.RUnlock()
+	return e, ok
+}
+
+func (x *nsIndex) ref(d [16]byte) ([16]byte, bool) {
+	x.mu.RLock()
+	id, ok := x.refs[d]
+	x.mu.RUnlock()
+	return id, ok
+}
+
+// txState is what a write transaction changed in the indexes, applied once
+// it committed. Writes in the same transaction see it (a batch may update
+// a session created earlier in it).
+type txState struct {
+	ids  map[idxKey]*logEntry // nil: deleted
+	refs map[idxKey]*[16]byte // nil: deleted
+	seen []*nsIndex
+}
+
+type idxKey struct {
+	x *nsIndex
+	k [16]byte
+}
+
+func (ts *txState) touch(x *nsIndex) {
+	if !slices.Contains(ts.seen, x) {
+		ts.seen = append(ts.seen, x)
+	}
+}
+
+func (ts *txState) apply() {
+	for _, x := range ts.seen {
+		x.mu.Lock()
+		for k, e := range ts.ids {
+			if k.x != x {
+				continue
+			}
+			if e == nil {
+				delete(x.ids, k.k)
+			} else {
+				x.ids[k.k] = *e
 			}
 		}
+		for k, id := range ts.refs {
+			if k.x != x {
+				continue
+			}
+			if id == nil {
+				delete(x.refs, k.k)
+			} else {
+				x.refs[k.k] = *id
+			}
+		}
+		x.mu.Unlock()
 	}
-	return ns.Bucket(bSessions), ns.Bucket(bRefs), ns.Bucket(bExpiry), nil
 }
 
-// boltPut writes s (and its index records) in tx; old is the version it
-// replaces, if any.
-func (st *StorageStore) boltPut(tx *bolt.Tx, s *Session, b []byte, old *Session) error {
-	sessions, refs, expiry, err := st.nsBuckets(tx)
+// lookup is the entry of id as the running write transaction sees it.
+func (st *StorageStore) lookup(id [16]byte) (logEntry, bool) {
+	if ts := st.gc.cur; ts != nil {
+		if e, ok := ts.ids[idxKey{st.idx, id}]; ok {
+			if e == nil {
+				return logEntry{}, false
+			}
+			return *e, true
+		}
+	}
+	return st.idx.get(id)
+}
+
+// index opens the namespace: it moves sessions stored in the layout before
+// into the log (once), then reads every record's header.
+func (sdb *sharedDB) index(ns string) (*nsIndex, error) {
+	sdb.nsMu.Lock()
+	defer sdb.nsMu.Unlock()
+	if x, ok := sdb.ns[ns]; ok {
+		return x, nil
+	}
+	x := &nsIndex{ids: map[[16]byte]logEntry{}, refs: map[[16]byte][16]byte{}}
+	var stale [][]byte // earlier records of an id (none unless written by hand)
+	load := func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(ns))
+		if b == nil {
+			return nil
+		}
+		if err := migrate(tx, b); err != nil {
+			return err
+		}
+		heads := b.Bucket(bHeads)
+		if heads == nil {
+			return nil
+		}
+		return heads.ForEach(func(k, v []byte) error {
+			h, ok := parseRecord(v)
+			if !ok || len(k) != 8 {
+				return nil // left for a person to look at
+			}
+			if old, ok := x.ids[h.id]; ok {
+				stale = append(stale, seqKey(old.seq))
+			}
+			x.ids[h.id] = logEntry{seq: binary.BigEndian.Uint64(k), exp: h.exp}
+			if h.hasRef {
+				x.refs[h.ref] = h.id
+			}
+			return nil
+		})
+	}
+	// Writers of this namespace wait for its index, so nothing changes it
+	// during the scan; another namespace's writes may commit meanwhile.
+	err := sdb.gc.update(func(tx *bolt.Tx) error {
+		stale = stale[:0]
+		clear(x.ids)
+		clear(x.refs)
+		if err := load(tx); err != nil {
+			return err
+		}
+		for _, k := range stale {
+			b := tx.Bucket([]byte(ns))
+			if err := deleteRecord(b.Bucket(bLog), b.Bucket(bHeads), k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the session index of %q: %w", ns, err)
+	}
+	sdb.ns[ns] = x
+	return x, nil
+}
+
+// migrate moves the sessions of the layout before (a bucket by uniqueId,
+// one by ref, one by expiry) into the log, in one transaction.
+func migrate(tx *bolt.Tx, ns *bolt.Bucket) error {
+	old := ns.Bucket(bSessions)
+	if old == nil {
+		return nil
+	}
+	log, heads, err := logBuckets(ns)
 	if err != nil {
 		return err
 	}
-	if err := sessions.Put([]byte(s.UniqueID), b); err != nil {
+	err = old.ForEach(func(k, v []byte) error {
+		var s Session
+		id, ok := idBytes(string(k))
+		if !ok || json.Unmarshal(v, &s) != nil {
+			return nil
+		}
+		_, err := appendRecord(log, heads, encodeRecord(&s, id, v))
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	if s.Ref != "" {
-		if err := refs.Put(st.refHash(s.Ref), []byte(s.UniqueID)); err != nil {
+	for _, name := range [][]byte{bSessions, bRefs, bExpiry} {
+		if ns.Bucket(name) != nil {
+			if err := ns.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// logBuckets returns the namespace's log and heads in a write transaction,
+// creating them the first time.
+func logBuckets(ns *bolt.Bucket) (log, heads *bolt.Bucket, err error) {
+	if log, err = ns.CreateBucketIfNotExists(bLog); err != nil {
+		return nil, nil, err
+	}
+	if heads, err = ns.CreateBucketIfNotExists(bHeads); err != nil {
+		return nil, nil, err
+	}
+	// Sequence keys only ever append: full pages, half as many of them.
+	log.FillPercent, heads.FillPercent = 1, 1
+	return log, heads, nil
+}
+
+func (st *StorageStore) logBuckets(tx *bolt.Tx) (log, heads *bolt.Bucket, err error) {
+	ns, err := tx.CreateBucketIfNotExists([]byte(st.Namespace))
+	if err != nil {
+		return nil, nil, err
+	}
+	return logBuckets(ns)
+}
+
+// appendRecord adds rec (encodeRecord) under the next sequence number.
+func appendRecord(log, heads *bolt.Bucket, rec []byte) (uint64, error) {
+	seq, err := log.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	k := seqKey(seq)
+	if err := log.Put(k, rec); err != nil {
+		return 0, err
+	}
+	return seq, heads.Put(k, rec[:recHeader])
+}
+
+func deleteRecord(log, heads *bolt.Bucket, k []byte) error {
+	if err := log.Delete(k); err != nil {
+		return err
+	}
+	return heads.Delete(k)
+}
+
+func readLog(tx *bolt.Tx, ns string) *bolt.Bucket {
+	if b := tx.Bucket([]byte(ns)); b != nil {
+		return b.Bucket(bLog)
+	}
+	return nil
+}
+
+// boltPut appends s (JSON b) to the log in tx, in place of its previous
+// record; the index follows when tx has committed.
+func (st *StorageStore) boltPut(tx *bolt.Tx, s *Session, b []byte) error {
+	id, ok := idBytes(s.UniqueID)
+	if !ok {
+		return ErrMalformedID
+	}
+	log, heads, err := st.logBuckets(tx)
+	if err != nil {
+		return err
+	}
+	if e, ok := st.lookup(id); ok {
+		if err := deleteRecord(log, heads, seqKey(e.seq)); err != nil {
 			return err
 		}
 	}
-	if old != nil && !old.ExpiresAt.Equal(s.ExpiresAt) {
-		_ = expiry.Delete(expiryKey(old.ExpiresAt, s.UniqueID))
+	seq, err := appendRecord(log, heads, encodeRecord(s, id, b))
+	if err != nil {
+		return err
 	}
-	return expiry.Put(expiryKey(s.ExpiresAt, s.UniqueID), nil)
+	ts := st.gc.cur
+	ts.touch(st.idx)
+	ts.ids[idxKey{st.idx, id}] = &logEntry{seq: seq, exp: s.ExpiresAt.UnixMilli()}
+	if s.Ref != "" {
+		ts.refs[idxKey{st.idx, refDigest(s.Ref)}] = &id
+	}
+	return nil
 }
 
 // commit runs fn in a group-committed write transaction (groupcommit.go).
 func (st *StorageStore) commit(fn func(*bolt.Tx) error) error { return st.gc.do(fn) }
 
 func (st *StorageStore) boltCreate(ctx context.Context, s *Session, b []byte) error {
-	if err := st.commit(func(tx *bolt.Tx) error { return st.boltPut(tx, s, b, nil) }); err != nil {
+	if err := st.commit(func(tx *bolt.Tx) error { return st.boltPut(tx, s, b) }); err != nil {
 		return unavailable("storing session", err)
 	}
 	return nil
 }
 
-// boltGet returns the stored JSON of id, or nil.
+// boltGet returns the stored JSON of id, or nil. In a write transaction it
+// reads what that transaction sees; otherwise the index, then the record.
 func (st *StorageStore) boltGet(tx *bolt.Tx, id string) ([]byte, error) {
-	sessions, _, _, err := st.nsBuckets(tx)
-	if err != nil || sessions == nil {
-		return nil, err
+	key, ok := idBytes(id)
+	if !ok {
+		return nil, nil
 	}
-	if v := sessions.Get([]byte(id)); v != nil {
-		return append([]byte(nil), v...), nil
+	get := func(tx *bolt.Tx, e logEntry) []byte {
+		if log := readLog(tx, st.Namespace); log != nil {
+			if h, ok := parseRecord(log.Get(seqKey(e.seq))); ok && h.id == key {
+				return append([]byte(nil), h.json...)
+			}
+		}
+		return nil
+	}
+	if tx != nil {
+		e, ok := st.lookup(key)
+		if !ok {
+			return nil, nil
+		}
+		return get(tx, e), nil
+	}
+	for range 3 {
+		e, ok := st.idx.get(key)
+		if !ok {
+			return nil, nil
+		}
+		var b []byte
+		if err := st.db.View(func(tx *bolt.Tx) error { b = get(tx, e); return nil }); err != nil || b != nil {
+			return b, err
+		}
+		// A write replaced the record after the index was read: wait for
+		// it to finish (its index follows its commit), then look again.
+		st.gc.settle()
 	}
 	return nil, nil
 }
@@ -218,13 +543,7 @@ func (st *StorageStore) boltGet(tx *bolt.Tx, id string) ([]byte, error) {
 // boltLoadRaw reads id from the database, then from a file stored before
 // the database existed.
 func (st *StorageStore) boltLoadRaw(ctx context.Context, tx *bolt.Tx, id string) ([]byte, error) {
-	var b []byte
-	var err error
-	if tx != nil {
-		b, err = st.boltGet(tx, id)
-	} else {
-		err = st.db.View(func(tx *bolt.Tx) error { b, err = st.boltGet(tx, id); return err })
-	}
+	b, err := st.boltGet(tx, id)
 	if err != nil {
 		return nil, unavailable("loading session", err)
 	}
@@ -235,19 +554,8 @@ func (st *StorageStore) boltLoadRaw(ctx context.Context, tx *bolt.Tx, id string)
 }
 
 func (st *StorageStore) boltRef(ctx context.Context, ref string) (string, error) {
-	var id string
-	err := st.db.View(func(tx *bolt.Tx) error {
-		_, refs, _, err := st.nsBuckets(tx)
-		if err == nil && refs != nil {
-			id = string(refs.Get(st.refHash(ref)))
-		}
-		return err
-	})
-	if err != nil {
-		return "", unavailable("loading session index", err)
-	}
-	if id != "" {
-		return id, nil
+	if id, ok := st.idx.ref(refDigest(ref)); ok {
+		return uuid.UUID(id).String(), nil
 	}
 	return st.fileRef(ctx, ref)
 }
@@ -265,12 +573,11 @@ func (st *StorageStore) boltUpdate(ctx context.Context, id string, fn func(*Sess
 			fnErr = err
 			return nil
 		}
-		var s, old Session
+		var s Session
 		if err := json.Unmarshal(b, &s); err != nil {
 			fnErr = fmt.Errorf("decoding stored session: %w", err)
 			return nil
 		}
-		old = s
 		changed, err := fn(&s)
 		out = &s
 		if err != nil || !changed {
@@ -283,7 +590,7 @@ func (st *StorageStore) boltUpdate(ctx context.Context, id string, fn func(*Sess
 			fnErr = err
 			return nil
 		}
-		return st.boltPut(tx, &s, nb, &old)
+		return st.boltPut(tx, &s, nb)
 	})
 	if err != nil {
 		return nil, unavailable("updating session", err)
@@ -292,58 +599,64 @@ func (st *StorageStore) boltUpdate(ctx context.Context, id string, fn func(*Sess
 }
 
 // boltSweep deletes from the database the sessions that expired before
-// cutoff, reading only those (the expiry bucket is ordered by time).
+// cutoff, with the ref entries that still name them, 1000 per transaction;
+// the index says which are due without reading a record.
 func (st *StorageStore) boltSweep(ctx context.Context, cutoff time.Time) (int, error) {
-	limit := expiryKey(cutoff, "")
+	cut := cutoff.UnixMilli()
 	deleted := 0
 	for {
 		if ctx.Err() != nil {
 			return deleted, ctx.Err()
 		}
-		n := 0
-		err := st.db.Update(func(tx *bolt.Tx) error {
-			n = 0
-			sessions, refs, expiry, err := st.nsBuckets(tx)
-			if err != nil {
-				return err
-			}
-			c := expiry.Cursor()
-			var due [][]byte
-			for k, _ := c.First(); k != nil && len(due) < 1000 && string(k[:8]) < string(limit[:8]); k, _ = c.Next() {
-				due = append(due, append([]byte(nil), k...))
-			}
-			for _, k := range due {
-				id := k[8:]
-				if b := sessions.Get(id); b != nil {
-					var s Session
-					if json.Unmarshal(b, &s) == nil && s.Ref != "" {
-						if cur := refs.Get(st.refHash(s.Ref)); string(cur) == string(id) {
-							if err := refs.Delete(st.refHash(s.Ref)); err != nil {
-								return err
-							}
-						}
-					}
-					if err := sessions.Delete(id); err != nil {
-						return err
-					}
-					n++
+		var due [][16]byte
+		st.idx.mu.RLock()
+		for id, e := range st.idx.ids {
+			if e.exp < cut {
+				if due = append(due, id); len(due) == 1000 {
+					break
 				}
-				if err := expiry.Delete(k); err != nil {
+			}
+		}
+		st.idx.mu.RUnlock()
+		if len(due) == 0 {
+			return deleted, nil
+		}
+		n := 0
+		err := st.gc.update(func(tx *bolt.Tx) error {
+			n = 0
+			ns := tx.Bucket([]byte(st.Namespace))
+			if ns == nil || ns.Bucket(bLog) == nil {
+				return nil
+			}
+			log, heads := ns.Bucket(bLog), ns.Bucket(bHeads)
+			ts := st.gc.cur
+			ts.touch(st.idx)
+			for _, id := range due {
+				e, ok := st.lookup(id)
+				if !ok || e.exp >= cut {
+					continue // renewed meanwhile
+				}
+				k := seqKey(e.seq)
+				if h, ok := parseRecord(heads.Get(k)); ok && h.hasRef {
+					if cur, ok := st.idx.ref(h.ref); ok && cur == id {
+						ts.refs[idxKey{st.idx, h.ref}] = nil
+					}
+				}
+				if err := deleteRecord(log, heads, k); err != nil {
 					return err
 				}
-			}
-			if len(due) == 1000 {
-				n = -n - 1 // more to do
+				ts.ids[idxKey{st.idx, id}] = nil
+				n++
 			}
 			return nil
 		})
 		if err != nil {
 			return deleted, unavailable("sweeping sessions", err)
 		}
-		if n >= 0 {
-			return deleted + n, nil
+		deleted += n
+		if len(due) < 1000 {
+			return deleted, nil
 		}
-		deleted += -n - 1
 	}
 }
 

@@ -26,6 +26,11 @@ import (
 type groupCommit struct {
 	db *bolt.DB
 
+	// wmu is held by a write transaction from its start until the indexes
+	// show what it committed; cur is that transaction's index changes.
+	wmu sync.Mutex
+	cur *txState
+
 	mu      sync.Mutex
 	pending []gcCall
 	running bool          // a committer goroutine is active
@@ -73,7 +78,7 @@ func (g *groupCommit) do(fn func(*bolt.Tx) error) error {
 	g.mu.Unlock()
 	err := <-c.err
 	if err == errRunAlone {
-		err = g.db.Update(func(tx *bolt.Tx) error { return safeCall(fn, tx) })
+		err = g.update(func(tx *bolt.Tx) error { return safeCall(fn, tx) })
 		g.commits.Add(1)
 		g.writes.Add(1)
 	}
@@ -121,7 +126,7 @@ func (g *groupCommit) run() {
 func (g *groupCommit) commit(calls []gcCall) {
 	for len(calls) > 0 {
 		failed := -1
-		err := g.db.Update(func(tx *bolt.Tx) error {
+		err := g.update(func(tx *bolt.Tx) error {
 			for i, c := range calls {
 				if err := safeCall(c.fn, tx); err != nil {
 					failed = i
@@ -144,6 +149,29 @@ func (g *groupCommit) commit(calls []gcCall) {
 		}
 		return
 	}
+}
+
+// update runs fn in a write transaction and, once it committed, applies
+// the index changes its writes staged. Every write transaction of the
+// session database goes through it.
+func (g *groupCommit) update(fn func(*bolt.Tx) error) error {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	ts := &txState{ids: map[idxKey]*logEntry{}, refs: map[idxKey]*[16]byte{}}
+	g.cur = ts
+	err := g.db.Update(fn)
+	g.cur = nil
+	if err == nil {
+		ts.apply()
+	}
+	return err
+}
+
+// settle returns once the write transaction in progress, if any, has
+// committed and updated the indexes.
+func (g *groupCommit) settle() {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
 }
 
 func safeCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {

@@ -137,8 +137,8 @@ func ValidID(id string) bool {
 // The record layout is the same on every storage: the session at
 // idv/<ns>/sessions/<uniqueId>.json, its index at idv/<ns>/refs/<hash>.
 // On certmagic's file storage (Caddy's default) sessions live in one bbolt
-// database instead, written with group commit (boltstore.go,
-// groupcommit.go); on a storage implementing IndexedStorage (idv_redis) a
+// database instead, appended to a log with an index in memory and written
+// with group commit (boltstore.go, groupcommit.go); on a storage implementing IndexedStorage (idv_redis) a
 // session is written in one round trip with an expiry index that makes the
 // sweep linear in the expired sessions; elsewhere with Storage.Store.
 type StorageStore struct {
@@ -151,6 +151,7 @@ type StorageStore struct {
 	db       *bolt.DB     // certmagic.FileStorage
 	gc       *groupCommit // its writer
 	dbPath   string
+	idx      *nsIndex       // the namespace's index in the database
 	indexed  IndexedStorage // idv_redis
 	probedAt atomic.Int64   // last successful write probe (unix nanos)
 	probeMu  sync.Mutex     // one probe write at a time
@@ -185,6 +186,7 @@ func (st *StorageStore) init() error {
 			var sdb *sharedDB
 			if sdb, st.dbPath, st.initErr = openBolt(s); sdb != nil {
 				st.db, st.gc = sdb.db, sdb.gc
+				st.idx, st.initErr = sdb.index(st.Namespace)
 			}
 		case IndexedStorage:
 			st.indexed = s

@@ -58,8 +58,8 @@ func (st *StorageStore) CreateOrUpdate(ctx context.Context, fresh *Session, fn f
 				out, fnErr = nil, err
 				return nil
 			}
-			var write, old *Session
-			out, write, old, fnErr = apply(b)
+			var write *Session
+			out, write, _, fnErr = apply(b)
 			if write == nil {
 				return nil
 			}
@@ -68,7 +68,7 @@ func (st *StorageStore) CreateOrUpdate(ctx context.Context, fresh *Session, fn f
 				fnErr = err
 				return nil
 			}
-			return st.boltPut(tx, write, nb, old)
+			return st.boltPut(tx, write, nb)
 		})
 		if err != nil {
 			return nil, unavailable("updating session", err)

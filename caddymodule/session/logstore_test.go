@@ -1,0 +1,236 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	bolt "go.etcd.io/bbolt"
+)
+
+// closeDB closes the shared database of root at once (a restart), where
+// Close leaves it open for BoltCloseDelay.
+func closeDB(t *testing.T, root string) {
+	t.Helper()
+	p, _ := filepath.Abs(filepath.Join(root, "idv", "sessions.db"))
+	boltDBs.Lock()
+	s := boltDBs.m[p]
+	delete(boltDBs.m, p)
+	boltDBs.Unlock()
+	if s != nil {
+		if err := s.db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// logRecords counts the records in the namespace's log (and checks that
+// each has its header).
+func logRecords(t *testing.T, st *StorageStore) int {
+	t.Helper()
+	n, h := 0, 0
+	if err := st.db.View(func(tx *bolt.Tx) error {
+		if ns := tx.Bucket([]byte(st.Namespace)); ns != nil {
+			n, h = ns.Bucket(bLog).Stats().KeyN, ns.Bucket(bHeads).Stats().KeyN
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != h {
+		t.Fatalf("%d records, %d headers", n, h)
+	}
+	return n
+}
+
+// The index lives in memory; a restart rebuilds it from the log as the
+// writes left it: updated sessions read as updated, swept ones are gone,
+// refs still find their session, and each session is one record.
+func TestIndexIsRebuiltFromTheLog(t *testing.T) {
+	st, now := newStore(t)
+	ctx := context.Background()
+	root := st.Storage.(*certmagic.FileStorage).Path
+	a := &Session{UniqueID: NewID(), Token: "a1", Ref: "ref-a", ExpiresAt: now.Add(time.Hour)}
+	b := &Session{UniqueID: NewID(), Token: "b1", Ref: "ref-b", ExpiresAt: now.Add(time.Hour)}
+	gone := &Session{UniqueID: NewID(), Ref: "ref-gone", ExpiresAt: now.Add(-40 * 24 * time.Hour)}
+	for _, s := range []*Session{a, b, gone} {
+		if err := st.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		if _, err := st.Update(ctx, a.UniqueID, func(s *Session) (bool, error) {
+			s.Token = "a" + itoa(i+2)
+			return true, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := st.Sweep(ctx, 24*time.Hour); err != nil || n != 1 {
+		t.Fatalf("sweep: %d %v, want the one long expired", n, err)
+	}
+	if n := logRecords(t, st); n != 2 {
+		t.Fatalf("the log holds %d records for 2 sessions", n)
+	}
+	st.Close()
+	closeDB(t, root)
+
+	re := &StorageStore{Storage: &certmagic.FileStorage{Path: root}, Namespace: "test", Now: st.Now}
+	t.Cleanup(re.Close)
+	if got, err := re.Load(ctx, a.UniqueID); err != nil || got.Token != "a4" {
+		t.Fatalf("updated session after a restart: %+v %v", got, err)
+	}
+	for ref, want := range map[string]string{"ref-a": a.UniqueID, "ref-b": b.UniqueID} {
+		if got, err := re.LoadByRef(ctx, ref); err != nil || got.UniqueID != want {
+			t.Fatalf("LoadByRef(%s) after a restart: %+v %v", ref, got, err)
+		}
+	}
+	if _, err := re.LoadByRef(ctx, "ref-gone"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a swept session after a restart: %v", err)
+	}
+	if _, err := re.Load(ctx, gone.UniqueID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a swept session after a restart: %v", err)
+	}
+	if _, err := re.Update(ctx, b.UniqueID, func(s *Session) (bool, error) { s.Token = "b2"; return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := logRecords(t, re); n != 2 {
+		t.Fatalf("after an update: %d records for 2 sessions", n)
+	}
+}
+
+// A database written in the layout before (buckets by uniqueId, by ref and
+// by expiry) is moved into the log when the namespace is opened: nothing
+// stored is lost, refs still resolve, the sweep still finds the expired.
+func TestOldLayoutIsMigrated(t *testing.T) {
+	root := t.TempDir()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	live := &Session{UniqueID: NewID(), Token: "live", Ref: "ref-live", ExpiresAt: now.Add(time.Hour)}
+	old := &Session{UniqueID: NewID(), Token: "old", Ref: "ref-old", ExpiresAt: now.Add(-40 * 24 * time.Hour)}
+	p := filepath.Join(root, "idv", "sessions.db")
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(p, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st0 := &StorageStore{Namespace: "test"}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		ns, err := tx.CreateBucket([]byte("test"))
+		if err != nil {
+			return err
+		}
+		sessions, _ := ns.CreateBucket(bSessions)
+		refs, _ := ns.CreateBucket(bRefs)
+		expiry, _ := ns.CreateBucket(bExpiry)
+		for _, s := range []*Session{live, old} {
+			b, _ := json.Marshal(s)
+			if err := sessions.Put([]byte(s.UniqueID), b); err != nil {
+				return err
+			}
+			if err := refs.Put([]byte(filepath.Base(st0.refKey(s.Ref))), []byte(s.UniqueID)); err != nil {
+				return err
+			}
+			if err := expiry.Put(append(seqKey(uint64(s.ExpiresAt.UnixMilli())), s.UniqueID...), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	st := &StorageStore{Storage: &certmagic.FileStorage{Path: root}, Namespace: "test", Now: func() time.Time { return now }}
+	t.Cleanup(st.Close)
+	ctx := context.Background()
+	if got, err := st.LoadByRef(ctx, "ref-live"); err != nil || got.Token != "live" {
+		t.Fatalf("a migrated session: %+v %v", got, err)
+	}
+	if got, err := st.Load(ctx, old.UniqueID); !errors.Is(err, ErrExpired) || got.Token != "old" {
+		t.Fatalf("a migrated expired session: %+v %v", got, err)
+	}
+	if err := st.db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket([]byte("test")).Bucket(bSessions) != nil {
+			return errors.New("the old buckets are still there")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := st.Sweep(ctx, 24*time.Hour); err != nil || n != 1 {
+		t.Fatalf("sweep after the migration: %d %v", n, err)
+	}
+	if _, err := st.LoadByRef(ctx, "ref-old"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the swept session's ref: %v", err)
+	}
+}
+
+// Reads of a session never miss it while it is being updated: an update
+// appends the new record and deletes the old one, and the index follows
+// the commit, so a reader that read the index just before may find the
+// old record gone and must look again.
+func TestReadsDuringUpdatesFindTheSession(t *testing.T) {
+	st, now := newStore(t)
+	ctx := context.Background()
+	s := &Session{UniqueID: NewID(), Ref: "r", ExpiresAt: now.Add(time.Hour)}
+	if err := st.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for range 4 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := st.Load(ctx, s.UniqueID); err != nil {
+					t.Errorf("a read during updates: %v", err)
+					return
+				}
+				if _, err := st.LoadByRef(ctx, "r"); err != nil {
+					t.Errorf("a read by ref during updates: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	var writers sync.WaitGroup
+	for i := range 8 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for j := range 25 {
+				if _, err := st.Update(ctx, s.UniqueID, func(s *Session) (bool, error) {
+					s.Events = append(s.Events, Event{Key: itoa(i*100 + j)})
+					return true, nil
+				}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	writers.Wait()
+	close(stop)
+	readers.Wait()
+	if got, err := st.Load(ctx, s.UniqueID); err != nil || len(got.Events) != 200 {
+		t.Fatalf("after 200 updates: %d events, %v", len(got.Events), err)
+	}
+	if n := logRecords(t, st); n != 1 {
+		t.Fatalf("one session, %d records", n)
+	}
+}
