@@ -318,7 +318,7 @@ func write(w io.Writer, all []line, analysisFile string) {
 		"so its ratio is the steadier measure of what a handler costs. In section 3 each `/api/start` and `/api/onboarding-url` " +
 		"request creates a new provider session (wrk sends no cookie, so the per-browser idempotency never applies, and " +
 		"`session_quota off` lifts the per-IP quota): each one is a `POST /omni/start` upstream plus one durable write " +
-		"(the session, its interviewId index and its expiry entry in one group-committed transaction), and `/onboarding-url` " +
+		"(the session appended to the session database's log with its header, in one group-committed transaction; its interviewId and expiry are indexed in memory), and `/onboarding-url` " +
 		"adds `GET /0/omni/onboarding-url` before that write (the session is stored once, URL included). " +
 		"With latency, the sandbox delays every Incode call by 50 ms.\n\n")
 	writeCounts(w, all)
