@@ -159,3 +159,31 @@ func BenchmarkSignerVerify(b *testing.B) {
 		}
 	})
 }
+
+// Tokens the cache must never let through, checked twice each (the second
+// time would be a cache hit if the first had been cached): an unsigned
+// token (alg none), no expiry, an expiry that is not a number, and claims
+// minted with a future nbf.
+func TestSignerRejectsUnsignedAndMalformedClaims(t *testing.T) {
+	s := NewSigner()
+	now := time.Unix(1_800_000_000, 0)
+	s.Now = func() time.Time { return now }
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"exp": now.Add(time.Hour).Unix()}).
+		SignedString(jwt.UnsafeAllowNoneSignatureType)
+	noExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "x"}).SignedString(s.key)
+	strExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"exp": "later"}).SignedString(s.key)
+	bad := map[string]string{
+		"alg none":                 none,
+		"no exp":                   noExp,
+		"exp a string":             strExp,
+		"minted exp a string":      s.Mint(jwt.MapClaims{"exp": "9999999999"}, time.Minute),
+		"minted nbf in the future": s.Mint(jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()}, time.Minute),
+	}
+	for name, tok := range bad {
+		for range 2 {
+			if _, err := s.Verify(tok); err == nil {
+				t.Fatalf("%s: accepted", name)
+			}
+		}
+	}
+}

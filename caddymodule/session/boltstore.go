@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -188,14 +190,22 @@ type record struct {
 }
 
 func encodeRecord(s *Session, id [16]byte, b []byte) []byte {
+	h := record{exp: max(s.ExpiresAt.UnixMilli(), 0), id: id, hasRef: s.Ref != ""}
+	if h.hasRef {
+		h.ref = refDigest(s.Ref)
+	}
+	return h.encode(b)
+}
+
+// encode returns the header followed by b.
+func (h record) encode(b []byte) []byte {
 	r := make([]byte, recHeader, recHeader+len(b))
 	r[0] = recVersion
-	binary.BigEndian.PutUint64(r[1:9], uint64(max(s.ExpiresAt.UnixMilli(), 0)))
-	copy(r[9:25], id[:])
-	if s.Ref != "" {
+	binary.BigEndian.PutUint64(r[1:9], uint64(h.exp))
+	copy(r[9:25], h.id[:])
+	if h.hasRef {
 		r[25] = 1
-		d := refDigest(s.Ref)
-		copy(r[26:42], d[:])
+		copy(r[26:42], h.ref[:])
 	}
 	return append(r, b...)
 }
@@ -236,9 +246,14 @@ func idBytes(id string) ([16]byte, bool) {
 // changed only after the transaction that changed the records committed
 // (txState.apply), so it never names a record that may still be lost.
 type nsIndex struct {
+	ns    string
+	ready chan struct{} // closed once built (err says how)
+	err   error
+
 	mu   sync.RWMutex
 	ids  map[[16]byte]logEntry
 	refs map[[16]byte][16]byte
+	dels int // deletions since the maps were last reallocated
 }
 
 type logEntry struct {
@@ -289,6 +304,7 @@ func (ts *txState) apply() {
 			}
 			if e == nil {
 				delete(x.ids, k.k)
+				x.dels++
 			} else {
 				x.ids[k.k] = *e
 			}
@@ -302,6 +318,11 @@ func (ts *txState) apply() {
 			} else {
 				x.refs[k.k] = *id
 			}
+		}
+		// Go maps never shrink: after a sweep deleted more than is left,
+		// copy them into maps of their size.
+		if x.dels > 1024 && x.dels > len(x.ids) {
+			x.ids, x.refs, x.dels = maps.Clone(x.ids), maps.Clone(x.refs), 0
 		}
 		x.mu.Unlock()
 	}
@@ -321,69 +342,107 @@ func (st *StorageStore) lookup(id [16]byte) (logEntry, bool) {
 }
 
 // index opens the namespace: it moves sessions stored in the layout before
-// into the log (once), then reads every record's header.
+// into the log (once), then reads every record's header. Callers of one
+// namespace wait for its first opening; other namespaces do not.
 func (sdb *sharedDB) index(ns string) (*nsIndex, error) {
 	sdb.nsMu.Lock()
-	defer sdb.nsMu.Unlock()
-	if x, ok := sdb.ns[ns]; ok {
-		return x, nil
+	x, ok := sdb.ns[ns]
+	if !ok {
+		x = &nsIndex{ns: ns, ready: make(chan struct{})}
+		sdb.ns[ns] = x
 	}
-	x := &nsIndex{ids: map[[16]byte]logEntry{}, refs: map[[16]byte][16]byte{}}
-	var stale [][]byte // earlier records of an id (none unless written by hand)
-	load := func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(ns))
-		if b == nil {
-			return nil
-		}
-		if err := migrate(tx, b); err != nil {
-			return err
-		}
-		heads := b.Bucket(bHeads)
-		if heads == nil {
-			return nil
-		}
-		return heads.ForEach(func(k, v []byte) error {
-			h, ok := parseRecord(v)
-			if !ok || len(k) != 8 {
-				return nil // left for a person to look at
-			}
-			if old, ok := x.ids[h.id]; ok {
-				stale = append(stale, seqKey(old.seq))
-			}
-			x.ids[h.id] = logEntry{seq: binary.BigEndian.Uint64(k), exp: h.exp}
-			if h.hasRef {
-				x.refs[h.ref] = h.id
-			}
-			return nil
-		})
+	sdb.nsMu.Unlock()
+	if ok {
+		<-x.ready
+		return x, x.err
 	}
 	// Writers of this namespace wait for its index, so nothing changes it
 	// during the scan; another namespace's writes may commit meanwhile.
-	err := sdb.gc.update(func(tx *bolt.Tx) error {
-		stale = stale[:0]
-		clear(x.ids)
-		clear(x.refs)
-		if err := load(tx); err != nil {
+	x.err = sdb.gc.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(ns))
+		if b == nil {
+			x.ids, x.refs = map[[16]byte]logEntry{}, map[[16]byte][16]byte{}
+			return nil
+		}
+		if err := migrate(b); err != nil {
+			return err
+		}
+		stale, err := x.scan(b)
+		if err != nil {
 			return err
 		}
 		for _, k := range stale {
-			b := tx.Bucket([]byte(ns))
 			if err := deleteRecord(b.Bucket(bLog), b.Bucket(bHeads), k); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("reading the session index of %q: %w", ns, err)
+	if x.err != nil {
+		x.err = fmt.Errorf("reading the session index of %q: %w", ns, x.err)
+		sdb.nsMu.Lock()
+		delete(sdb.ns, ns) // the next store of the namespace tries again
+		sdb.nsMu.Unlock()
 	}
-	sdb.ns[ns] = x
-	return x, nil
+	close(x.ready)
+	return x, x.err
 }
 
+// scan builds the index from the namespace's headers; stale are the keys
+// of earlier records of an id (none unless the file was written by hand).
+func (x *nsIndex) scan(ns *bolt.Bucket) (stale [][]byte, err error) {
+	ids, refs := map[[16]byte]logEntry{}, map[[16]byte][16]byte{}
+	if heads := ns.Bucket(bHeads); heads != nil {
+		err = heads.ForEach(func(k, v []byte) error {
+			h, ok := parseRecord(v)
+			if !ok || len(k) != 8 {
+				return nil // left for a person to look at
+			}
+			if old, ok := ids[h.id]; ok {
+				stale = append(stale, seqKey(old.seq))
+			}
+			ids[h.id] = logEntry{seq: binary.BigEndian.Uint64(k), exp: h.exp}
+			if h.hasRef {
+				refs[h.ref] = h.id
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	x.mu.Lock()
+	x.ids, x.refs, x.dels = ids, refs, 0
+	x.mu.Unlock()
+	return stale, nil
+}
+
+// reload rebuilds the index from the database: after a commit that
+// failed, bbolt may still have made some of it visible (a sync that
+// failed after its pages were written).
+func (x *nsIndex) reload(db *bolt.DB) {
+	_ = db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket([]byte(x.ns)); b != nil {
+			_, err := x.scan(b)
+			return err
+		}
+		return nil
+	})
+}
+
+// neverExpires is the expiry of a migrated session whose JSON does not
+// decode and that had no expiry entry: it is kept, not swept.
+const neverExpires = int64(1<<63 - 1)
+
 // migrate moves the sessions of the layout before (a bucket by uniqueId,
-// one by ref, one by expiry) into the log, in one transaction.
-func migrate(tx *bolt.Tx, ns *bolt.Bucket) error {
+// one by ref, one by expiry) into the log, in the transaction that opens
+// the namespace. Nothing stored is dropped: a session whose JSON does not
+// decode keeps its bytes (Load reports the error, as before) and the
+// expiry of its old expiry entry; a ref names the session the old ref
+// bucket named (those sessions are written last, and the last record with
+// a ref wins when the index is built). A key that is not a uniqueId (none
+// is written so) stays in the old bucket, which is then kept.
+func migrate(ns *bolt.Bucket) error {
 	old := ns.Bucket(bSessions)
 	if old == nil {
 		return nil
@@ -392,17 +451,73 @@ func migrate(tx *bolt.Tx, ns *bolt.Bucket) error {
 	if err != nil {
 		return err
 	}
-	err = old.ForEach(func(k, v []byte) error {
-		var s Session
-		id, ok := idBytes(string(k))
-		if !ok || json.Unmarshal(v, &s) != nil {
+	named := map[[16]byte][16]byte{} // uniqueId -> the digest of a ref naming it
+	if refs := ns.Bucket(bRefs); refs != nil {
+		if err := refs.ForEach(func(k, v []byte) error {
+			var d [16]byte
+			id, ok := idBytes(string(v))
+			if n, err := hex.Decode(d[:], k); ok && err == nil && n == len(d) {
+				named[id] = d
+			}
 			return nil
+		}); err != nil {
+			return err
 		}
-		_, err := appendRecord(log, heads, encodeRecord(&s, id, v))
-		return err
-	})
-	if err != nil {
-		return err
+	}
+	expires := map[[16]byte]int64{}
+	if expiry := ns.Bucket(bExpiry); expiry != nil {
+		if err := expiry.ForEach(func(k, _ []byte) error {
+			if id, ok := idBytes(string(k[min(8, len(k)):])); ok && len(k) > 8 {
+				expires[id] = int64(binary.BigEndian.Uint64(k[:8]))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	var moved [][]byte
+	left := 0
+	for _, last := range []bool{false, true} {
+		if err := old.ForEach(func(k, v []byte) error {
+			id, ok := idBytes(string(k))
+			if !ok {
+				if !last {
+					left++
+				}
+				return nil
+			}
+			d, isNamed := named[id]
+			if isNamed != last {
+				return nil
+			}
+			h := record{id: id, exp: neverExpires}
+			if e, ok := expires[id]; ok {
+				h.exp = e
+			}
+			var s Session
+			if json.Unmarshal(v, &s) == nil {
+				h.exp = max(s.ExpiresAt.UnixMilli(), 0)
+				if s.Ref != "" {
+					h.hasRef, h.ref = true, refDigest(s.Ref)
+				}
+			}
+			if isNamed {
+				h.hasRef, h.ref = true, d
+			}
+			moved = append(moved, append([]byte(nil), k...))
+			_, err := appendRecord(log, heads, h.encode(v))
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	if left > 0 {
+		for _, k := range moved {
+			if err := old.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	for _, name := range [][]byte{bSessions, bRefs, bExpiry} {
 		if ns.Bucket(name) != nil {
@@ -524,20 +639,26 @@ func (st *StorageStore) boltGet(tx *bolt.Tx, id string) ([]byte, error) {
 		}
 		return get(tx, e), nil
 	}
-	for range 3 {
+	read := func() (b []byte, indexed bool, err error) {
 		e, ok := st.idx.get(key)
 		if !ok {
-			return nil, nil
+			return nil, false, nil
 		}
-		var b []byte
-		if err := st.db.View(func(tx *bolt.Tx) error { b = get(tx, e); return nil }); err != nil || b != nil {
-			return b, err
-		}
-		// A write replaced the record after the index was read: wait for
-		// it to finish (its index follows its commit), then look again.
-		st.gc.settle()
+		err = st.db.View(func(tx *bolt.Tx) error { b = get(tx, e); return nil })
+		return b, true, err
 	}
-	return nil, nil
+	// A session absent from the index is absent: it enters the index once
+	// its first write committed, and leaves it when swept.
+	if b, indexed, err := read(); err != nil || b != nil || !indexed {
+		return b, err
+	}
+	// A write replaced the record after the index was read (its index
+	// follows its commit): read again with no write in progress, when the
+	// index and the records agree.
+	st.gc.wmu.Lock()
+	defer st.gc.wmu.Unlock()
+	b, _, err := read()
+	return b, err
 }
 
 // boltLoadRaw reads id from the database, then from a file stored before

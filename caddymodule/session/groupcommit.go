@@ -159,19 +159,25 @@ func (g *groupCommit) update(fn func(*bolt.Tx) error) error {
 	defer g.wmu.Unlock()
 	ts := &txState{ids: map[idxKey]*logEntry{}, refs: map[idxKey]*[16]byte{}}
 	g.cur = ts
-	err := g.db.Update(fn)
+	staged := false
+	err := g.db.Update(func(tx *bolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		staged = true
+		return nil
+	})
 	g.cur = nil
-	if err == nil {
+	switch {
+	case err == nil:
 		ts.apply()
+	case staged:
+		// The commit failed, possibly after making its pages visible.
+		for _, x := range ts.seen {
+			x.reload(g.db)
+		}
 	}
 	return err
-}
-
-// settle returns once the write transaction in progress, if any, has
-// committed and updated the indexes.
-func (g *groupCommit) settle() {
-	g.wmu.Lock()
-	defer g.wmu.Unlock()
 }
 
 func safeCall(fn func(*bolt.Tx) error, tx *bolt.Tx) (err error) {

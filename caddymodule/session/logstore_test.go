@@ -188,7 +188,7 @@ func TestReadsDuringUpdatesFindTheSession(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	var readers sync.WaitGroup
-	for range 4 {
+	for range 8 {
 		readers.Add(1)
 		go func() {
 			defer readers.Done()
@@ -210,13 +210,13 @@ func TestReadsDuringUpdatesFindTheSession(t *testing.T) {
 		}()
 	}
 	var writers sync.WaitGroup
-	for i := range 8 {
+	for i := range 4 {
 		writers.Add(1)
 		go func() {
 			defer writers.Done()
-			for j := range 25 {
+			for j := range 50 {
 				if _, err := st.Update(ctx, s.UniqueID, func(s *Session) (bool, error) {
-					s.Events = append(s.Events, Event{Key: itoa(i*100 + j)})
+					s.Events = append(s.Events, Event{Key: itoa(i*1000 + j)})
 					return true, nil
 				}); err != nil {
 					t.Error(err)
@@ -232,5 +232,89 @@ func TestReadsDuringUpdatesFindTheSession(t *testing.T) {
 	}
 	if n := logRecords(t, st); n != 1 {
 		t.Fatalf("one session, %d records", n)
+	}
+}
+
+// writeOldLayout writes sessions (raw JSON by id) and refs (ref -> id) in the layout before the change.
+func writeOldLayout(t *testing.T, root string, sessions map[string][]byte, refs map[string]string) {
+	t.Helper()
+	p := filepath.Join(root, "idv", "sessions.db")
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bolt.Open(p, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st0 := &StorageStore{Namespace: "test"}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		ns, _ := tx.CreateBucket([]byte("test"))
+		sb, _ := ns.CreateBucket(bSessions)
+		rb, _ := ns.CreateBucket(bRefs)
+		_, _ = ns.CreateBucket(bExpiry)
+		for id, b := range sessions {
+			if err := sb.Put([]byte(id), b); err != nil {
+				return err
+			}
+		}
+		for ref, id := range refs {
+			if err := rb.Put([]byte(filepath.Base(st0.refKey(ref))), []byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The migration keeps a stored session whose JSON no longer decodes into
+// Session (Load reports the error, as before): nothing stored is dropped.
+func TestMigrationKeepsSessionsThatDoNotDecode(t *testing.T) {
+	root := t.TempDir()
+	id := NewID()
+	raw := []byte(`{"uniqueId":"` + id + `","expiresAt":"not a time","token":"keep me"}`)
+	writeOldLayout(t, root, map[string][]byte{id: raw}, nil)
+	before, err := DumpFileStorage(root)
+	if err != nil || len(before) != 1 {
+		t.Fatalf("before: %v %v", before, err)
+	}
+	closeDB(t, root)
+	st := &StorageStore{Storage: &certmagic.FileStorage{Path: root}, Namespace: "test"}
+	t.Cleanup(st.Close)
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := DumpFileStorage(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 1 {
+		t.Fatalf("the migration deleted a stored session: before %d records, after %d (%v)", len(before), len(after), after)
+	}
+}
+
+// Two sessions with the same ref: the old refs bucket says which one the
+// ref names (the last written), and after the migration a webhook still
+// finds that one, whatever the order of their uniqueIds.
+func TestMigrationKeepsWhichSessionARefNamed(t *testing.T) {
+	root := t.TempDir()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	newer := &Session{UniqueID: "00000000-0000-4000-8000-000000000001", Token: "newer", Ref: "R", ExpiresAt: now.Add(time.Hour)}
+	older := &Session{UniqueID: "ffffffff-ffff-4fff-bfff-ffffffffffff", Token: "older", Ref: "R", ExpiresAt: now.Add(time.Hour)}
+	bn, _ := json.Marshal(newer)
+	bo, _ := json.Marshal(older)
+	writeOldLayout(t, root, map[string][]byte{newer.UniqueID: bn, older.UniqueID: bo}, map[string]string{"R": newer.UniqueID})
+	st := &StorageStore{Storage: &certmagic.FileStorage{Path: root}, Namespace: "test", Now: func() time.Time { return now }}
+	t.Cleanup(st.Close)
+	got, err := st.LoadByRef(context.Background(), "R")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Token != "newer" {
+		t.Fatalf("after migration ref R names %q; the old refs bucket named %q", got.Token, "newer")
 	}
 }

@@ -411,7 +411,9 @@ func (st *StorageStore) LoadByRef(ctx context.Context, ref string) (*Session, er
 }
 
 // Update implements Store. The storage lock makes read-modify-write safe
-// across instances that share the storage.
+// across instances that share the storage. On the file storage fn runs
+// inside the database's write transaction: it must not call a store (the
+// write waits for itself).
 func (st *StorageStore) Update(ctx context.Context, id string, fn func(*Session) (bool, error)) (*Session, error) {
 	if !ValidID(id) {
 		return nil, ErrMalformedID
