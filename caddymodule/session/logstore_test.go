@@ -113,42 +113,10 @@ func TestOldLayoutIsMigrated(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	live := &Session{UniqueID: NewID(), Token: "live", Ref: "ref-live", ExpiresAt: now.Add(time.Hour)}
 	old := &Session{UniqueID: NewID(), Token: "old", Ref: "ref-old", ExpiresAt: now.Add(-40 * 24 * time.Hour)}
-	p := filepath.Join(root, "idv", "sessions.db")
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	db, err := bolt.Open(p, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st0 := &StorageStore{Namespace: "test"}
-	if err := db.Update(func(tx *bolt.Tx) error {
-		ns, err := tx.CreateBucket([]byte("test"))
-		if err != nil {
-			return err
-		}
-		sessions, _ := ns.CreateBucket(bSessions)
-		refs, _ := ns.CreateBucket(bRefs)
-		expiry, _ := ns.CreateBucket(bExpiry)
-		for _, s := range []*Session{live, old} {
-			b, _ := json.Marshal(s)
-			if err := sessions.Put([]byte(s.UniqueID), b); err != nil {
-				return err
-			}
-			if err := refs.Put([]byte(filepath.Base(st0.refKey(s.Ref))), []byte(s.UniqueID)); err != nil {
-				return err
-			}
-			if err := expiry.Put(append(seqKey(uint64(s.ExpiresAt.UnixMilli())), s.UniqueID...), nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	bl, _ := json.Marshal(live)
+	bo, _ := json.Marshal(old)
+	writeOldLayout(t, root, map[string][]byte{live.UniqueID: bl, old.UniqueID: bo},
+		map[string]string{live.Ref: live.UniqueID, old.Ref: old.UniqueID})
 
 	st := &StorageStore{Storage: &certmagic.FileStorage{Path: root}, Namespace: "test", Now: func() time.Time { return now }}
 	t.Cleanup(st.Close)
