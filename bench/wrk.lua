@@ -44,13 +44,29 @@ function setup(thread)
   thread:set("seed", threads)
 end
 
+-- With ids, every request is formatted once, here: request() then makes no
+-- garbage. Formatting per request made a new string each time, and with
+-- 100 000 ids wrk spent about 6 us more per request than with 100 (Lua
+-- interns strings: 100 distinct requests are found again, 100 000 are
+-- allocated and collected), CPU taken from the server on the shared cores,
+-- which the resume row then charged to the server.
+local reqs = nil
+
 function init(args)
   math.randomseed((seed or 1) * 7919 + os.time())
+  if paths ~= nil then
+    reqs = {}
+    for i, p in ipairs(paths) do
+      reqs[i] = wrk.format(nil, p)
+    end
+    paths = nil
+    collectgarbage()
+  end
 end
 
 if paths ~= nil then
   function request()
-    return wrk.format(nil, paths[math.random(#paths)])
+    return reqs[math.random(#reqs)]
   end
 end
 
