@@ -425,13 +425,22 @@ fi
 # --- 7. many event streams ----------------------------------------------------------
 if want streams; then
 	log "7. $STREAMS concurrent /api/session/events streams, $HOOKS webhooks timed to their streams"
-	out=$(go run ./bench/sessions -root "$TMP/streams-storage" -namespace bench -n "$STREAMS" -ids "$TMP/ids-streams" \
-		-refs "$TMP/refs-streams")
-	IDV_PORT=$IDV_STREAMS_PORT IDV_STORAGE=$TMP/streams-storage start_caddy idv-streams idv.Caddyfile "$IDV_STREAMS_PORT"
 	go build -o "$TMP/streams" ./bench/streams
-	"$TMP/streams" -url "http://127.0.0.1:$IDV_STREAMS_PORT" -ids "$TMP/ids-streams" -refs "$TMP/refs-streams" \
-		-n "$STREAMS" -pid "${PID[idv-streams]}" -hooks "$HOOKS" | tee -a "$RESULTS" >&2
-	stop_caddy idv-streams
+	# HTTP/1.1 streams (taken over from the server), then HTTP/2 ones (h2c:
+	# HTTP/2 without TLS, as a browser's over HTTPS), each on a fresh process
+	# with fresh sessions (a webhook that changes nothing sends no event).
+	for proto in h1 h2c; do
+		protocols=h1
+		if [ "$proto" = h2c ]; then protocols="h1 h2c"; fi
+		rm -rf "$TMP/streams-storage"
+		out=$(go run ./bench/sessions -root "$TMP/streams-storage" -namespace bench -n "$STREAMS" -ids "$TMP/ids-streams" \
+			-refs "$TMP/refs-streams")
+		IDV_PORT=$IDV_STREAMS_PORT IDV_STORAGE=$TMP/streams-storage IDV_PROTOCOLS=$protocols \
+			start_caddy idv-streams idv.Caddyfile "$IDV_STREAMS_PORT"
+		"$TMP/streams" -url "http://127.0.0.1:$IDV_STREAMS_PORT" -ids "$TMP/ids-streams" -refs "$TMP/refs-streams" \
+			-n "$STREAMS" -pid "${PID[idv-streams]}" -hooks "$HOOKS" -proto "$proto" | tee -a "$RESULTS" >&2
+		stop_caddy idv-streams
+	done
 	rm -rf "$TMP/streams-storage"
 fi
 

@@ -64,6 +64,7 @@ type line struct {
 	P99MS       float64 `json:"p99_ms"`
 	IdleKB      int     `json:"idle_kb"`
 	HookP50MS   float64 `json:"webhook_p50_ms"`
+	Proto       string  `json:"proto"` // h1 or h2c (streams)
 
 	// sessions / storage
 	Namespace string  `json:"namespace"`
@@ -369,9 +370,11 @@ func write(w io.Writer, all []line, analysisFile string) {
 	p("`bench/streams` opens one `/api/session/events` stream per stored session (sessions written by `bench/sessions`) " +
 		"on a fresh idv process, reads each stream's first event, waits 2 s, and takes the process's `VmRSS`; then it " +
 		"sends webhooks one at a time, each for a different watched session, and times each from the moment it is sent " +
-		"to the moment its stream receives the new status.\n\n")
-	p("| streams | opened | time to open all | RSS before | RSS with the streams | per stream | target | webhooks timed | p50 | p99 | max | target | webhook answered, p50 |\n")
-	p("|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|\n")
+		"to the moment its stream receives the new status. HTTP/1.1 streams are taken over from the server once answered " +
+		"(no goroutine); HTTP/2 streams (h2c here: HTTP/2 without TLS, each on its own connection, as browsers over " +
+		"HTTPS open them) cannot be, and each keeps its handler's goroutine.\n\n")
+	p("| protocol | streams | opened | time to open all | RSS before | RSS with the streams | per stream | target | webhooks timed | p50 | p99 | max | target | webhook answered, p50 |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|\n")
 	for _, l := range all {
 		if l.Kind != "streams" {
 			continue
@@ -384,7 +387,8 @@ func write(w io.Writer, all []line, analysisFile string) {
 		if l.P99MS > 50 || l.Lost > 0 || l.Hooks == 0 {
 			t2 = fmt.Sprintf("p99 ≤ 50 ms: **missed** (%d lost; see analysis)", l.Lost)
 		}
-		p("| %d | %d | %.1f s | %s | %s | %.1f KiB | %s | %d | %.1f ms | %.1f ms | %.1f ms | %s | %.1f ms |\n", l.N, l.Opened, l.OpenS,
+		proto := map[string]string{"": "HTTP/1.1", "h1": "HTTP/1.1", "h2c": "HTTP/2 (h2c)"}[l.Proto]
+		p("| %s | %d | %d | %.1f s | %s | %s | %.1f KiB | %s | %d | %.1f ms | %.1f ms | %.1f ms | %s | %.1f ms |\n", proto, l.N, l.Opened, l.OpenS,
 			mib(l.RSSKB), mib(l.RSSAfter), l.PerStreamKB, t1, l.Hooks, l.P50MS, l.P99MS, l.MaxMS, t2, l.HookP50MS)
 		if l.FirstErr != "" {
 			p("\nFirst stream that failed to open: %s\n", strings.ReplaceAll(truncate(l.FirstErr, 120), "|", "\\|"))

@@ -2,7 +2,9 @@
 // process, one per stored session (written by bench/sessions), measures the
 // process's RSS per stream, then sends webhooks for some of the sessions
 // and measures how long each takes to reach its stream. It prints one JSON
-// line for bench/run.sh.
+// line for bench/run.sh. With -proto h2c every stream is an HTTP/2 stream on
+// its own connection (prior knowledge, no TLS), as a browser's EventSource
+// over HTTPS is: the handler cannot take those over, so they cost more.
 package main
 
 import (
@@ -29,6 +31,7 @@ func main() {
 		pid    = flag.Int("pid", 0, "the idv process")
 		hooks  = flag.Int("hooks", 200, "webhooks to send")
 		header = flag.String("header", "X-Webhook-Secret: bench-webhook-secret", "webhook credential header")
+		proto  = flag.String("proto", "h1", "h1 (HTTP/1.1) or h2c (HTTP/2 without TLS) for the streams; webhooks use HTTP/1.1")
 	)
 	flag.Parse()
 	b, err := os.ReadFile(*idsF)
@@ -56,6 +59,22 @@ func main() {
 			fail(fmt.Errorf("session %s: no interviewId in %s", id, *refsF))
 		}
 	}
+	// streamClient opens one stream's connection: a transport per stream,
+	// so no two streams share a connection (each is one browser).
+	streamClient := func() *http.Client {
+		return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	}
+	switch *proto {
+	case "h1":
+	case "h2c":
+		streamClient = func() *http.Client {
+			var p http.Protocols
+			p.SetUnencryptedHTTP2(true)
+			return &http.Client{Transport: &http.Transport{Protocols: &p}}
+		}
+	default:
+		fail(fmt.Errorf("-proto %q: h1 or h2c", *proto))
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
 	client := &http.Client{Transport: tr}
 	rssBefore := rss(*pid)
@@ -76,9 +95,12 @@ func main() {
 			req, _ := http.NewRequestWithContext(ctx, "GET", *base+"/api/session/events", nil)
 			req.Header.Set("Cookie", "idv_session="+ids[i])
 			req.Header.Set("X-IDV", "1")
-			resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+			resp, err := streamClient().Do(req)
 			if err == nil && resp.StatusCode != 200 {
 				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			if err == nil && *proto == "h2c" && resp.ProtoMajor != 2 {
+				err = fmt.Errorf("the stream was served over %s, not HTTP/2", resp.Proto)
 			}
 			if err != nil {
 				openFailed.Add(1)
@@ -152,7 +174,7 @@ func main() {
 		per = float64(rssAfter-rssBefore) / float64(opened)
 	}
 	fe, _ := firstErr.Load().(string)
-	out, _ := json.Marshal(map[string]any{"kind": "streams", "n": len(ids), "opened": opened, "open_s": openS,
+	out, _ := json.Marshal(map[string]any{"kind": "streams", "proto": *proto, "n": len(ids), "opened": opened, "open_s": openS,
 		"rss_before_kb": rssBefore, "rss_after_kb": rssAfter, "per_stream_kb": per,
 		"hooks": len(lat), "lost": lost, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": pct(lat, 100),
 		"webhook_p50_ms": pct(latAnswered, 50), "first_error": fe})
