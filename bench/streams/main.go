@@ -103,6 +103,9 @@ func main() {
 				err = fmt.Errorf("the stream was served over %s, not HTTP/2", resp.Proto)
 			}
 			if err != nil {
+				if resp != nil {
+					resp.Body.Close() // a refused stream must not stay open and count in the RSS
+				}
 				openFailed.Add(1)
 				firstErr.CompareAndSwap(nil, err.Error())
 				<-sem
