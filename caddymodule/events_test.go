@@ -13,13 +13,34 @@ import (
 )
 
 // TestManyStreamsOfOneSession: every stream of a session gets the webhook's
-// status (they share one watch), with the headers of an event stream.
+// status (they share one watch), with the headers of an event stream, over
+// HTTP/1.1 (streams taken over from the server) and HTTP/2 (streams that
+// keep their handler), and every stream ends when the config is reloaded
+// (the browser's EventSource then reconnects to the new one).
 func TestManyStreamsOfOneSession(t *testing.T) {
 	old := caddymodule.EventPoll
 	caddymodule.EventPoll = time.Hour // only the push path can deliver in time
 	t.Cleanup(func() { caddymodule.EventPoll = old })
-	in := testcaddy.Start(t, cfg("webhook_auth header X-Webhook-Secret s"))
+	for _, proto := range []string{"h1", "h2c"} {
+		t.Run(proto, func(t *testing.T) { manyStreamsOfOneSession(t, proto) })
+	}
+}
+
+func manyStreamsOfOneSession(t *testing.T, proto string) {
+	conf := cfg("webhook_auth header X-Webhook-Secret s")
+	in := testcaddy.Start(t, conf, testcaddy.Options{Global: "servers {\n\tprotocols h1 h2c\n}"})
 	c := testcaddy.Client()
+	if proto == "h2c" {
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		c.Transport = &http.Transport{Protocols: &p}
+	}
+	// Without a session the stream is refused with a JSON error, on either
+	// protocol (the set-up runs apart from the handler's goroutine).
+	status, _, m := do(t, c, "GET", in.URL("site", "/api/session/events"), "")
+	if status != 401 || m["error"] == nil {
+		t.Fatalf("stream without a session: %d %v", status, m)
+	}
 	ob := startSession(t, in, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -34,6 +55,9 @@ func TestManyStreamsOfOneSession(t *testing.T) {
 		defer resp.Body.Close()
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" || resp.Header.Get("Cache-Control") != "no-store" {
 			t.Fatalf("stream %d: %d %v", i, resp.StatusCode, resp.Header)
+		}
+		if want := map[string]int{"h1": 1, "h2c": 2}[proto]; resp.ProtoMajor != want {
+			t.Fatalf("stream %d was served over %s", i, resp.Proto)
 		}
 		ch := make(chan string, 10)
 		events[i] = ch
@@ -59,6 +83,18 @@ func TestManyStreamsOfOneSession(t *testing.T) {
 			}
 		case <-ctx.Done():
 			t.Fatalf("stream %d never got the webhook's status", i)
+		}
+	}
+	if err := in.Reload(conf); err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range events {
+		for open := true; open; {
+			select {
+			case _, open = <-ch:
+			case <-ctx.Done():
+				t.Fatalf("stream %d stayed open after a reload", i)
+			}
 		}
 	}
 }

@@ -71,6 +71,7 @@ type Instance struct {
 	LogFile string
 	// Config is the adapted JSON.
 	Config []byte
+	global string // the global options block Start wrote, kept by Reload
 }
 
 // Options adjust the global options block.
@@ -127,6 +128,7 @@ func Start(t testing.TB, caddyfile string, opts ...Options) *Instance {
 		global += fmt.Sprintf("\tlog default {\n\t\toutput file %s\n\t\tlevel %s\n\t}\n", in.LogFile, level)
 	}
 	global += o.Global + "\n}\n"
+	in.global = global
 	// A port found free may be taken by a test binary running in parallel
 	// before Caddy binds it: then pick new ports and try again.
 	for attempt := 1; ; attempt++ {
@@ -165,13 +167,13 @@ func Start(t testing.TB, caddyfile string, opts ...Options) *Instance {
 	return in
 }
 
-// Reload loads a new Caddyfile into the running Caddy, keeping the ports.
+// Reload loads a new Caddyfile into the running Caddy, keeping the ports
+// and the global options of Start.
 func (in *Instance) Reload(caddyfile string) error {
 	body := portRe.ReplaceAllStringFunc(caddyfile, func(m string) string {
 		return fmt.Sprint(in.Ports[portRe.FindStringSubmatch(m)[1]])
 	})
-	global := "{\n\tadmin off\n\tstorage file_system " + in.Storage + "\n\tgrace_period 1s\n}\n"
-	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(global+body), nil)
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(in.global+body), nil)
 	if err != nil {
 		return err
 	}
