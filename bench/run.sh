@@ -6,6 +6,7 @@
 #   BENCH_ROUNDS   (6)    interleaved rounds per compared pair (even: each side goes first as often)
 #   BENCH_SESSIONS (100000) sessions stored for the resume/storage test
 #   BENCH_OUT      (BENCHMARKS.md) where the markdown goes
+#   BENCH_RESULTS  (bench/results) where the raw results and logs go (emptied first)
 #   BENCH_STREAMS  (10000) concurrent /api/session/events streams (row 4)
 #   BENCH_HOOKS    (200)   webhooks timed to their streams (row 4)
 #   BENCH_BODY_MIB (5)     size of each upload and download (row 3), 50 at a time
@@ -35,7 +36,7 @@ for v in BENCH_DURATION BENCH_ROUNDS BENCH_SESSIONS BENCH_STREAMS BENCH_HOOKS BE
 	if [ -n "${!v:-}" ]; then COMMAND="$v=${!v} $COMMAND"; fi
 done
 
-RES=$ROOT/bench/results # raw outputs and logs of the last run (git-ignored)
+RES=${BENCH_RESULTS:-$ROOT/bench/results} # raw outputs and logs of the last run (git-ignored)
 rm -rf "$RES"
 mkdir -p "$RES"
 RESULTS=$RES/results.jsonl
@@ -90,14 +91,15 @@ CADDY=$TMP/caddy
 go build -o "$CADDY" ./cmd/caddy
 
 # --- ports and processes -------------------------------------------------------
-mapfile -t ports < <(go run ./bench/freeport -n 17)
-[ "${#ports[@]}" = 17 ] || die "could not get free ports"
+mapfile -t ports < <(go run ./bench/freeport -n 21)
+[ "${#ports[@]}" = 21 ] || die "could not get free ports"
 export HELLO_PORT=${ports[0]} SANDBOX_PORT=${ports[1]} IDV_PORT=${ports[2]} PLAIN_PORT=${ports[3]} \
 	PLAIN_PT_PORT=${ports[4]} PLAIN_START_PORT=${ports[5]} STORE_SMALL_PORT=${ports[6]} \
 	STORE_LARGE_PORT=${ports[7]} BURST_PORT=${ports[8]} FOCALX_SANDBOX_PORT=${ports[9]}
 IDV_SHM_PORT=${ports[10]}
 export REDIS_PORT=${ports[11]} IDV_REDIS_PORT=${ports[12]} SINK_PORT=${ports[13]} IDV_BODY_PORT=${ports[14]} \
-	PLAIN_BODY_PORT=${ports[15]} IDV_STREAMS_PORT=${ports[16]}
+	PLAIN_BODY_PORT=${ports[15]} IDV_STREAMS_PORT=${ports[16]} IDV_STREAMS_TLS_PORT=${ports[17]} TOKEN_PORT=${ports[18]} \
+	PLAIN_STREAMS_PORT=${ports[19]} PLAIN_STREAMS_TLS_PORT=${ports[20]}
 export IDV_API_PORT=$SANDBOX_PORT
 export IDV_STORAGE=$TMP/idv-storage STORE_STORAGE=$TMP/store-storage BURST_STORAGE=$TMP/burst-storage
 SANDBOX=http://127.0.0.1:$SANDBOX_PORT
@@ -426,22 +428,74 @@ fi
 if want streams; then
 	log "7. $STREAMS concurrent /api/session/events streams, $HOOKS webhooks timed to their streams"
 	go build -o "$TMP/streams" ./bench/streams
-	# HTTP/1.1 streams (taken over from the server), then HTTP/2 ones (h2c:
-	# HTTP/2 without TLS, as a browser's over HTTPS), each on a fresh process
-	# with fresh sessions (a webhook that changes nothing sends no event).
-	for proto in h1 h2c; do
-		protocols=h1
-		if [ "$proto" = h2c ]; then protocols="h1 h2c"; fi
+	# wait_tls <port>: an https site answers once its certificate is issued.
+	wait_tls() {
+		local i
+		for i in $(seq 1 200); do
+			if curl -sk -o /dev/null -m 1 "https://127.0.0.1:$1/"; then return 0; fi
+			sleep 0.05
+		done
+		die "https://127.0.0.1:$1/ did not answer"
+	}
+	# fresh_sessions: every run gets sessions of its own (a webhook that
+	# changes nothing sends no event).
+	fresh_sessions() {
 		rm -rf "$TMP/streams-storage"
-		out=$(go run ./bench/sessions -root "$TMP/streams-storage" -namespace bench -n "$STREAMS" -ids "$TMP/ids-streams" \
-			-refs "$TMP/refs-streams")
-		IDV_PORT=$IDV_STREAMS_PORT IDV_STORAGE=$TMP/streams-storage IDV_PROTOCOLS=$protocols \
-			start_caddy idv-streams idv.Caddyfile "$IDV_STREAMS_PORT"
-		"$TMP/streams" -url "http://127.0.0.1:$IDV_STREAMS_PORT" -ids "$TMP/ids-streams" -refs "$TMP/refs-streams" \
-			-n "$STREAMS" -pid "${PID[idv-streams]}" -hooks "$HOOKS" -proto "$proto" | tee -a "$RESULTS" >&2
+		go run ./bench/sessions -root "$TMP/streams-storage" -namespace bench -n "$STREAMS" -ids "$TMP/ids-streams" \
+			-refs "$TMP/refs-streams" >/dev/null
+	}
+	streams_run() { # streams_run <proto> <side> <process> <url> <streams>
+		"$TMP/streams" -url "$4" -ids "$TMP/ids-streams" -refs "$TMP/refs-streams" -n "$5" -pid "${PID[$3]}" \
+			-hooks "$HOOKS" -proto "$1" -side "$2" | tee -a "$RESULTS" >&2
+	}
+	# The baseline holds two descriptors per stream (the browser's
+	# connection and the token server's): within this shell's limit, it
+	# carries fewer streams when the limit is below twice BENCH_STREAMS
+	# (the report shows the count; the cost per stream hardly depends on it).
+	fds=$(ulimit -n)
+	RP_STREAMS=$STREAMS
+	if [ "$fds" != unlimited ] && [ $(((fds - 500) / 2)) -lt "$STREAMS" ]; then RP_STREAMS=$(((fds - 500) / 2)); fi
+	# Each protocol: idv serving the streams; stock Caddy proxying them to a
+	# token server (the glue idv replaces); and, on a fresh stock Caddy, as
+	# many idle connections (what the protocol costs before any stream).
+	# HTTP/1.1 streams are plain HTTP; HTTP/2 ones are over TLS, one
+	# connection per stream, as browsers open them over HTTPS.
+	for proto in h1 h2; do
+		fresh_sessions
+		if [ "$proto" = h1 ]; then
+			IDV_PORT=$IDV_STREAMS_PORT IDV_STORAGE=$TMP/streams-storage IDV_PROTOCOLS=h1 \
+				start_caddy idv-streams idv.Caddyfile "$IDV_STREAMS_PORT"
+			streams_run h1 idv idv-streams "http://127.0.0.1:$IDV_STREAMS_PORT" "$STREAMS"
+		else
+			IDV_PORT=$IDV_STREAMS_TLS_PORT IDV_STORAGE=$TMP/streams-storage \
+				start_caddy idv-streams idv-tls.Caddyfile "$IDV_STREAMS_TLS_PORT"
+			wait_tls "$IDV_STREAMS_TLS_PORT"
+			streams_run h2 idv idv-streams "https://127.0.0.1:$IDV_STREAMS_TLS_PORT" "$STREAMS"
+		fi
 		stop_caddy idv-streams
+
+		fresh_sessions
+		IDV_PORT=$TOKEN_PORT IDV_STORAGE=$TMP/streams-storage IDV_PROTOCOLS=h1 \
+			start_caddy token-server idv.Caddyfile "$TOKEN_PORT"
+		for what in streams idle; do
+			rm -rf "$TMP/plain-streams-storage"
+			PLAIN_STORAGE=$TMP/plain-streams-storage start_caddy plain-streams plain-streams.Caddyfile "$PLAIN_STREAMS_PORT"
+			url="http://127.0.0.1:$PLAIN_STREAMS_PORT"
+			if [ "$proto" = h2 ]; then
+				wait_tls "$PLAIN_STREAMS_TLS_PORT"
+				url="https://127.0.0.1:$PLAIN_STREAMS_TLS_PORT"
+			fi
+			if [ "$what" = streams ]; then
+				streams_run "$proto" reverse_proxy plain-streams "$url" "$RP_STREAMS"
+			else
+				"$TMP/streams" -idle -url "$url/" -n "$STREAMS" -pid "${PID[plain-streams]}" -proto "$proto" |
+					tee -a "$RESULTS" >&2
+			fi
+			stop_caddy plain-streams
+		done
+		stop_caddy token-server
 	done
-	rm -rf "$TMP/streams-storage"
+	rm -rf "$TMP/streams-storage" "$TMP/plain-streams-storage"
 fi
 
 # --- 4. cold-cache burst ---------------------------------------------------------------

@@ -64,7 +64,8 @@ type line struct {
 	P99MS       float64 `json:"p99_ms"`
 	IdleKB      int     `json:"idle_kb"`
 	HookP50MS   float64 `json:"webhook_p50_ms"`
-	Proto       string  `json:"proto"` // h1 or h2c (streams)
+	Proto       string  `json:"proto"` // h1, h2 or h2c (streams, idle_conns)
+	Side        string  `json:"side"`  // idv or reverse_proxy (streams)
 
 	// sessions / storage
 	Namespace string  `json:"namespace"`
@@ -368,30 +369,66 @@ func write(w io.Writer, all []line, analysisFile string) {
 
 	p("\n## Many waiting browsers (issue 12.4)\n\n")
 	p("`bench/streams` opens one `/api/session/events` stream per stored session (sessions written by `bench/sessions`) " +
-		"on a fresh idv process, reads each stream's first event, waits 2 s, and takes the process's `VmRSS`; then it " +
-		"sends webhooks one at a time, each for a different watched session, and times each from the moment it is sent " +
-		"to the moment its stream receives the new status. HTTP/1.1 streams are taken over from the server once answered " +
-		"(no goroutine); HTTP/2 streams (h2c here: HTTP/2 without TLS, each on its own connection, as browsers over " +
-		"HTTPS open them) cannot be, and each keeps its handler's goroutine.\n\n")
-	p("| protocol | streams | opened | time to open all | RSS before | RSS with the streams | per stream | target | webhooks timed | p50 | p99 | max | target | webhook answered, p50 |\n")
-	p("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|\n")
+		"on a fresh process, each on its own connection (one browser each), reads each stream's first event, waits 2 s, " +
+		"and takes the process's `VmRSS`; then it sends webhooks one at a time, each for a different watched session, and " +
+		"times each from the moment it is sent to the moment its stream receives the new status. HTTP/1.1 streams are " +
+		"plain HTTP, and idv takes them over from the server once answered (no goroutine); HTTP/2 streams are over TLS " +
+		"(ALPN h2), as browsers open them over HTTPS, and each keeps its handler's goroutine. The baseline, " +
+		"`reverse_proxy`, is stock Caddy proxying the same streams to a token server (an idv over HTTP/1.1 in another " +
+		"process, whose memory is not counted), as a site without idv would; its webhooks go through the proxy.\n\n")
+	perOf := map[string]float64{} // proto -> the baseline's KiB per stream
+	for _, l := range all {
+		if l.Kind == "streams" && l.Side == "reverse_proxy" && l.Opened > 0 {
+			perOf[protoOf(l.Proto)] = l.PerStreamKB
+		}
+	}
+	p("| protocol | served by | streams | opened | time to open all | RSS before | RSS with the streams | per stream | vs reverse_proxy | target | webhooks timed | p50 | p99 | max | target | webhook answered, p50 |\n")
+	p("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---:|\n")
 	for _, l := range all {
 		if l.Kind != "streams" {
 			continue
 		}
-		t1 := "≤ 40 KiB: **met**"
-		if l.PerStreamKB > 40 || l.Opened < l.N {
-			t1 = "≤ 40 KiB: **missed** (see analysis)"
+		side := l.Side
+		if side == "" {
+			side = "idv"
 		}
-		t2 := "p99 ≤ 50 ms: **met**"
-		if l.P99MS > 50 || l.Lost > 0 || l.Hooks == 0 {
-			t2 = fmt.Sprintf("p99 ≤ 50 ms: **missed** (%d lost; see analysis)", l.Lost)
+		t1, t2, vs := "baseline", "baseline", ""
+		if side == "idv" {
+			t1 = "≤ 40 KiB: **met**"
+			if l.PerStreamKB > 40 || l.Opened < l.N {
+				t1 = "≤ 40 KiB: **missed** (see analysis)"
+			}
+			t2 = "p99 ≤ 50 ms: **met**"
+			if l.P99MS > 50 || l.Lost > 0 || l.Hooks == 0 {
+				t2 = fmt.Sprintf("p99 ≤ 50 ms: **missed** (%d lost; see analysis)", l.Lost)
+			}
+			if b := perOf[protoOf(l.Proto)]; b > 0 {
+				vs = fmt.Sprintf("%.2fx", l.PerStreamKB/b)
+			}
 		}
-		proto := map[string]string{"": "HTTP/1.1", "h1": "HTTP/1.1", "h2c": "HTTP/2 (h2c)"}[l.Proto]
-		p("| %s | %d | %d | %.1f s | %s | %s | %.1f KiB | %s | %d | %.1f ms | %.1f ms | %.1f ms | %s | %.1f ms |\n", proto, l.N, l.Opened, l.OpenS,
-			mib(l.RSSKB), mib(l.RSSAfter), l.PerStreamKB, t1, l.Hooks, l.P50MS, l.P99MS, l.MaxMS, t2, l.HookP50MS)
+		p("| %s | %s | %d | %d | %.1f s | %s | %s | %.1f KiB | %s | %s | %d | %.1f ms | %.1f ms | %.1f ms | %s | %.1f ms |\n",
+			protoOf(l.Proto), side, l.N, l.Opened, l.OpenS, mib(l.RSSKB), mib(l.RSSAfter), l.PerStreamKB, vs, t1,
+			l.Hooks, l.P50MS, l.P99MS, l.MaxMS, t2, l.HookP50MS)
 		if l.FirstErr != "" {
 			p("\nFirst stream that failed to open: %s\n", strings.ReplaceAll(truncate(l.FirstErr, 120), "|", "\\|"))
+		}
+	}
+	idle := false
+	for _, l := range all {
+		if l.Kind != "idle_conns" {
+			continue
+		}
+		if !idle {
+			idle = true
+			p("\nWhat a connection costs stock Caddy before any stream: as many connections as streams above, each " +
+				"opened to a fresh `reverse_proxy` process, used for one `GET /` and then left open and idle " +
+				"(`bench/streams -idle`).\n\n")
+			p("| protocol | idle connections | opened | RSS before | RSS with the connections | per connection |\n")
+			p("|---|---:|---:|---:|---:|---:|\n")
+		}
+		p("| %s | %d | %d | %s | %s | %.1f KiB |\n", protoOf(l.Proto), l.N, l.Opened, mib(l.RSSKB), mib(l.RSSAfter), l.PerStreamKB)
+		if l.FirstErr != "" {
+			p("\nFirst connection that failed: %s\n", strings.ReplaceAll(truncate(l.FirstErr, 120), "|", "\\|"))
 		}
 	}
 	p("\n")
@@ -498,6 +535,19 @@ func write(w io.Writer, all []line, analysisFile string) {
 		}
 		p("\n%s", b)
 	}
+}
+
+// protoOf names a streams row's protocol.
+func protoOf(proto string) string {
+	switch proto {
+	case "", "h1":
+		return "HTTP/1.1"
+	case "h2":
+		return "HTTP/2 (TLS)"
+	case "h2c":
+		return "HTTP/2 (h2c)"
+	}
+	return proto
 }
 
 func truncate(s string, n int) string {

@@ -2,17 +2,21 @@
 // process, one per stored session (written by bench/sessions), measures the
 // process's RSS per stream, then sends webhooks for some of the sessions
 // and measures how long each takes to reach its stream. It prints one JSON
-// line for bench/run.sh. With -proto h2c every stream is an HTTP/2 stream on
-// its own connection (prior knowledge, no TLS), as a browser's EventSource
-// over HTTPS is: the handler cannot take those over, so they cost more.
+// line for bench/run.sh. With -proto h2 every stream is an HTTP/2 stream on
+// its own TLS connection, as a browser's EventSource over HTTPS is (the
+// handler cannot take those over, so they cost more); -proto h2c is the
+// same without TLS (prior knowledge). The certificate is not verified: the
+// site under test uses Caddy's internal CA.
 package main
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sort"
@@ -31,9 +35,32 @@ func main() {
 		pid    = flag.Int("pid", 0, "the idv process")
 		hooks  = flag.Int("hooks", 200, "webhooks to send")
 		header = flag.String("header", "X-Webhook-Secret: bench-webhook-secret", "webhook credential header")
-		proto  = flag.String("proto", "h1", "h1 (HTTP/1.1) or h2c (HTTP/2 without TLS) for the streams; webhooks use HTTP/1.1")
+		side   = flag.String("side", "idv", "what serves the streams, for the report: idv, or reverse_proxy (stock Caddy proxying them to a token server)")
+		idle   = flag.Bool("idle", false, "instead of streams, hold -n idle connections that each made one GET -url (what the protocol costs the server before any stream)")
+		hold   = flag.Duration("hold", 0, "keep the streams open this long after the webhooks (to profile the process)")
+		proto  = flag.String("proto", "h1", "h1 (HTTP/1.1), h2 (HTTP/2 over TLS) or h2c (HTTP/2 without TLS) for the streams; webhooks use HTTP/1.1")
 	)
 	flag.Parse()
+	// transport is one browser's: a transport per stream, so no two streams
+	// share a connection.
+	transport := func() *http.Transport {
+		t := &http.Transport{TLSClientConfig: insecure()}
+		switch *proto {
+		case "h1":
+		case "h2", "h2c":
+			var p http.Protocols
+			p.SetHTTP2(*proto == "h2")
+			p.SetUnencryptedHTTP2(*proto == "h2c")
+			t.Protocols = &p
+		default:
+			fail(fmt.Errorf("-proto %q: h1, h2 or h2c", *proto))
+		}
+		return t
+	}
+	if *idle {
+		idleConns(*base, *n, *pid, *proto, *hold, transport)
+		return
+	}
 	b, err := os.ReadFile(*idsF)
 	if err != nil {
 		fail(err)
@@ -59,23 +86,10 @@ func main() {
 			fail(fmt.Errorf("session %s: no interviewId in %s", id, *refsF))
 		}
 	}
-	// streamClient opens one stream's connection: a transport per stream,
-	// so no two streams share a connection (each is one browser).
-	streamClient := func() *http.Client {
-		return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	}
-	switch *proto {
-	case "h1":
-	case "h2c":
-		streamClient = func() *http.Client {
-			var p http.Protocols
-			p.SetUnencryptedHTTP2(true)
-			return &http.Client{Transport: &http.Transport{Protocols: &p}}
-		}
-	default:
-		fail(fmt.Errorf("-proto %q: h1 or h2c", *proto))
-	}
-	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}
+	// Webhooks: HTTP/1.1 (over TLS for an https site), as providers send them.
+	var h1 http.Protocols
+	h1.SetHTTP1(true)
+	tr := &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true, TLSClientConfig: insecure(), Protocols: &h1}
 	client := &http.Client{Transport: tr}
 	rssBefore := rss(*pid)
 
@@ -95,11 +109,11 @@ func main() {
 			req, _ := http.NewRequestWithContext(ctx, "GET", *base+"/api/session/events", nil)
 			req.Header.Set("Cookie", "idv_session="+ids[i])
 			req.Header.Set("X-IDV", "1")
-			resp, err := streamClient().Do(req)
+			resp, err := (&http.Client{Transport: transport()}).Do(req)
 			if err == nil && resp.StatusCode != 200 {
 				err = fmt.Errorf("status %d", resp.StatusCode)
 			}
-			if err == nil && *proto == "h2c" && resp.ProtoMajor != 2 {
+			if err == nil && *proto != "h1" && resp.ProtoMajor != 2 {
 				err = fmt.Errorf("the stream was served over %s, not HTTP/2", resp.Proto)
 			}
 			if err != nil {
@@ -177,11 +191,67 @@ func main() {
 		per = float64(rssAfter-rssBefore) / float64(opened)
 	}
 	fe, _ := firstErr.Load().(string)
-	out, _ := json.Marshal(map[string]any{"kind": "streams", "proto": *proto, "n": len(ids), "opened": opened, "open_s": openS,
+	out, _ := json.Marshal(map[string]any{"kind": "streams", "proto": *proto, "side": *side, "n": len(ids), "opened": opened, "open_s": openS,
 		"rss_before_kb": rssBefore, "rss_after_kb": rssAfter, "per_stream_kb": per,
 		"hooks": len(lat), "lost": lost, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": pct(lat, 100),
 		"webhook_p50_ms": pct(latAnswered, 50), "first_error": fe})
 	fmt.Println(string(out))
+	time.Sleep(*hold)
+}
+
+// insecure is a new config for each transport (a transport adds its ALPN
+// protocols to the one it is given): the site under test uses Caddy's
+// internal CA.
+func insecure() *tls.Config { return &tls.Config{InsecureSkipVerify: true} } //nolint:gosec
+
+// idleConns opens n connections that each make one GET of url and then
+// stay open and idle, and prints the process's RSS per connection.
+func idleConns(url string, n, pid int, proto string, hold time.Duration, transport func() *http.Transport) {
+	rssBefore := rss(pid)
+	held := make([]*http.Transport, n)
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 200)
+	for i := range held {
+		held[i] = transport()
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(t *http.Transport) {
+			defer func() { <-sem; wg.Done() }()
+			resp, err := (&http.Client{Transport: t}).Get(url)
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != 200 {
+					err = fmt.Errorf("status %d", resp.StatusCode)
+				}
+				if err == nil && proto != "h1" && resp.ProtoMajor != 2 {
+					err = fmt.Errorf("served over %s, not HTTP/2", resp.Proto)
+				}
+			}
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+			}
+		}(held[i])
+	}
+	wg.Wait()
+	time.Sleep(2 * time.Second) // let the process settle
+	rssAfter := rss(pid)
+	opened := n - int(failed.Load())
+	per := 0.0
+	if opened > 0 {
+		per = float64(rssAfter-rssBefore) / float64(opened)
+	}
+	fe, _ := firstErr.Load().(string)
+	out, _ := json.Marshal(map[string]any{"kind": "idle_conns", "proto": proto, "n": n, "opened": opened,
+		"rss_before_kb": rssBefore, "rss_after_kb": rssAfter, "per_stream_kb": per, "first_error": fe})
+	fmt.Println(string(out))
+	time.Sleep(hold)
+	for _, t := range held {
+		t.CloseIdleConnections()
+	}
 }
 
 func pct(v []float64, p int) float64 {
