@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -203,18 +204,26 @@ func (h *Handler) update(ctx context.Context, w *watch) error {
 		return err
 	}
 	cur = h.refresh(ctx, cur)
+	if w.set(cur) {
+		w.wakeAll()
+	}
+	return nil
+}
+
+// set makes cur the watch's view and reports whether it changed. The lock
+// is released by a defer: a panic while encoding must not leave it held
+// (the heartbeat and every stream of the watch would then wait forever).
+func (w *watch) set(cur *session.Session) bool {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.data != nil && cur.UpdatedAt.Equal(w.updated) {
-		w.mu.Unlock()
-		return nil
+		return false
 	}
 	b, _ := json.Marshal(viewOf(cur))
 	w.data = append(append(append(make([]byte, 0, len(b)+30), "event: status\ndata: "...), b...), "\n\n"...)
 	w.updated = cur.UpdatedAt
 	w.version++
-	w.mu.Unlock()
-	w.wakeAll()
-	return nil
+	return true
 }
 
 // openWatch finds the cookie's session and acquires its watch, read from
@@ -230,7 +239,7 @@ func (h *Handler) openWatch(r *http.Request) (wt *watch, err error) {
 		defer close(done)
 		defer func() {
 			if v := recover(); v != nil { // Caddy recovers only the handler goroutine
-				h.logger.Error("event stream set-up panicked", zap.Any("panic", v), zap.Stack("stack"))
+				h.logger.Error("event stream set-up panicked", zap.String("panic", fmt.Sprint(v)), zap.Stack("stack"))
 				if wt != nil {
 					h.release(wt)
 				}

@@ -36,7 +36,7 @@ func manyStreamsOfOneSession(t *testing.T, proto string) {
 		c.Transport = &http.Transport{Protocols: &p}
 	}
 	// Without a session the stream is refused with a JSON error, on either
-	// protocol (the set-up runs apart from the handler's goroutine).
+	// protocol.
 	status, _, m := do(t, c, "GET", in.URL("site", "/api/session/events"), "")
 	if status != 401 || m["error"] == nil {
 		t.Fatalf("stream without a session: %d %v", status, m)
@@ -58,6 +58,11 @@ func manyStreamsOfOneSession(t *testing.T, proto string) {
 		}
 		if want := map[string]int{"h1": 1, "h2c": 2}[proto]; resp.ProtoMajor != want {
 			t.Fatalf("stream %d was served over %s", i, resp.Proto)
+		}
+		// An HTTP/1.1 stream is taken over from the server, and its head
+		// (written by idv) delimits the body by closing the connection.
+		if resp.Close != (proto == "h1") {
+			t.Fatalf("stream %d over %s: Connection: close is %v", i, resp.Proto, resp.Close)
 		}
 		ch := make(chan string, 10)
 		events[i] = ch
@@ -88,11 +93,13 @@ func manyStreamsOfOneSession(t *testing.T, proto string) {
 	if err := in.Reload(conf); err != nil {
 		t.Fatal(err)
 	}
+	// A timer of its own: the request context also ends the readers.
+	limit := time.After(10 * time.Second)
 	for i, ch := range events {
 		for open := true; open; {
 			select {
 			case _, open = <-ch:
-			case <-ctx.Done():
+			case <-limit:
 				t.Fatalf("stream %d stayed open after a reload", i)
 			}
 		}
