@@ -110,13 +110,7 @@ func main() {
 			req.Header.Set("Cookie", "idv_session="+ids[i])
 			req.Header.Set("X-IDV", "1")
 			resp, err := (&http.Client{Transport: transport()}).Do(req)
-			if err == nil && resp.StatusCode != 200 {
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
-			if err == nil && *proto != "h1" && resp.ProtoMajor != 2 {
-				err = fmt.Errorf("the stream was served over %s, not HTTP/2", resp.Proto)
-			}
-			if err != nil {
+			if err = refused(resp, err, *proto); err != nil {
 				if resp != nil {
 					resp.Body.Close() // a refused stream must not stay open and count in the RSS
 				}
@@ -199,6 +193,20 @@ func main() {
 	time.Sleep(*hold)
 }
 
+// refused says why an answer does not count: an error, a status other than
+// 200, or HTTP/1 where HTTP/2 was asked for.
+func refused(resp *http.Response, err error, proto string) error {
+	switch {
+	case err != nil:
+		return err
+	case resp.StatusCode != 200:
+		return fmt.Errorf("status %d", resp.StatusCode)
+	case proto != "h1" && resp.ProtoMajor != 2:
+		return fmt.Errorf("served over %s, not HTTP/2", resp.Proto)
+	}
+	return nil
+}
+
 // insecure is a new config for each transport (a transport adds its ALPN
 // protocols to the one it is given): the site under test uses Caddy's
 // internal CA.
@@ -223,14 +231,8 @@ func idleConns(url string, n, pid int, proto string, hold time.Duration, transpo
 			if err == nil {
 				_, err = io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
-				if err == nil && resp.StatusCode != 200 {
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-				if err == nil && proto != "h1" && resp.ProtoMajor != 2 {
-					err = fmt.Errorf("served over %s, not HTTP/2", resp.Proto)
-				}
 			}
-			if err != nil {
+			if err = refused(resp, err, proto); err != nil {
 				failed.Add(1)
 				firstErr.CompareAndSwap(nil, err.Error())
 			}
